@@ -1,0 +1,62 @@
+# rrr — Reflect, Retry, Reward. `make help` lists the targets.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE ?= 1
+export TRL_EXPERIMENTAL_SILENCE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+CONFIG ?= recipes/smoke/rrr/config_countdown.yaml
+MODEL ?= runs/tiny-model
+TASK ?= countdown
+N ?= 32
+OUTPUT_DIR ?=
+
+.PHONY: help install install-gpu test test-fast lint style train eval bench check-recipes tiny-model clean
+
+help:  ## Show this help.
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
+
+# Torch goes first and alone: a CPU machine gets the CPU wheel, and nothing later can pull a CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)  ## Create .venv and install rrr (editable) with its dev tools; fast when already done.
+
+install-gpu: $(STAMP)  ## Also install the vllm extra (CUDA machines only).
+	$(BIN)/python -m pip install -q -e ".[dev,vllm]"
+
+test: install  ## Run the whole test suite (CPU, offline).
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+test-fast: install  ## Tests without the slow (learning/resume) ones.
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" tests
+
+lint: install  ## ruff lint + format check.
+	$(BIN)/ruff check rrr scripts tests
+	$(BIN)/ruff format --check rrr scripts tests
+
+style: install  ## Auto-format and fix what ruff can.
+	$(BIN)/ruff check --fix rrr scripts tests
+	$(BIN)/ruff format rrr scripts tests
+
+tiny-model: install  ## Build the tiny local model + tokenizer used by smoke recipes (nothing downloaded).
+	$(BIN)/python scripts/build_tiny_model.py --output-dir runs/tiny-model
+
+train: tiny-model  ## RRR GRPO with CONFIG (default: the offline CPU smoke recipe).
+	$(BIN)/accelerate launch --config_file recipes/accelerate_configs/cpu.yaml scripts/train_grpo.py --config $(CONFIG)
+
+check-recipes: install  ## Parse every recipe in recipes/.
+	$(BIN)/python scripts/check_recipes.py
+
+bench: install  ## Verifier throughput (verifications/s per task).
+	$(BIN)/python scripts/bench_verifiers.py
+
+clean:  ## Remove run outputs (keeps .venv).
+	rm -rf runs outputs

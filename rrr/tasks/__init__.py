@@ -1,0 +1,23 @@
+"""Verifiable tasks: data, prompts of the three RRR phases, and a verifier that never crashes.
+
+>>> from rrr.tasks import get_task
+>>> task = get_task("countdown")
+>>> task.verify({"nums": [3, 5, 2], "target": 16}, "<answer>(3 + 5) * 2</answer>").passed
+True
+"""
+
+from rrr.tasks.base import GENERATED, Example, Messages, Task, TaskDataError, Verdict
+from rrr.tasks.parsing import last_answer
+from rrr.tasks.registry import get_task, task_names
+
+__all__ = [
+    "GENERATED",
+    "Example",
+    "Messages",
+    "Task",
+    "TaskDataError",
+    "Verdict",
+    "get_task",
+    "last_answer",
+    "task_names",
+]

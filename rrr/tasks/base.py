@@ -1,0 +1,215 @@
+"""The Task interface: one verifiable problem family, end to end.
+
+A task owns everything that is specific to one kind of problem, so that the episode code (attempt -> reflection ->
+retry -> verify), training, evaluation, failure mining and the curriculum never branch on the task's name:
+
+* **data** — ``load(split, n, seed, source)`` returns a ``datasets.Dataset`` from the hub, a local file, or the task's
+  own seeded generator; the columns the verifier needs are checked at load time, never discovered as a silent zero
+  reward halfway through a run;
+* **prompts** — the chat messages of the first attempt, of the self-reflection request after a failed attempt, and of
+  the retry with the reflection in context (each phase *extends* the previous conversation, so prefix caching and the
+  trainer's token accounting see one growing transcript);
+* **verification** — ``verify(example, completion) -> Verdict``: total, fast and side-effect free. Model output is
+  data, never code: a verifier must return ``Verdict(passed=False, reason=...)`` for any string, however hostile;
+* **answer leakage** — ``leaks_answer(example, reflection)``: does a reflection simply hand the retry its answer?
+
+Subclasses set the class attributes and implement ``verify``, ``attempt_prompt`` and (when they have a generator)
+``generate``. Everything else has a sensible default that a task may override.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+Example = dict[str, Any]
+Messages = list[dict[str, str]]
+
+#: Sources that mean "use the task's seeded generator" rather than a dataset.
+GENERATED = "generated"
+_LOCAL_SUFFIXES = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}
+
+
+class TaskDataError(ValueError):
+    """A dataset cannot be used with a task (missing columns, unreadable file, gated hub dataset, ...)."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of verifying one completion.
+
+    ``passed`` is the binary reward; ``reason`` is a short human-readable explanation ("no <answer> tag",
+    "uses 7 twice", "2 calls expected, got 1") that ends up in ``episodes.jsonl`` and evaluation samples, so a user
+    can see *why* a completion failed without re-running the verifier.
+    """
+
+    passed: bool
+    reason: str
+
+    def __bool__(self) -> bool:  # `if task.verify(...)` reads naturally
+        return self.passed
+
+
+class Task(ABC):
+    """Base class of every task. See the module docstring for the contract."""
+
+    #: Registry name (``get_task(name)``).
+    name: ClassVar[str] = "task"
+    #: Columns every example must have for prompts and verification to work.
+    required_columns: ClassVar[tuple[str, ...]] = ()
+    #: Default ``source`` of ``load``: a hub dataset id, a local path, or ``"generated"``.
+    default_source: ClassVar[str] = GENERATED
+    #: Optional system prompt placed before the first user turn.
+    system_prompt: ClassVar[str | None] = None
+    #: The user turn after a failed attempt (the paper: short, task-specific, "say what went wrong, do not answer").
+    reflection_instruction: ClassVar[str] = (
+        "Your answer was wrong. Reflect briefly on what went wrong and how to do better next time. "
+        "Do not state the final answer."
+    )
+    #: The user turn after the reflection.
+    retry_instruction: ClassVar[str] = "Using your reflection, try again. Give the final answer in <answer></answer>."
+    #: Column holding a difficulty label, if the task has one (evaluation reports per difficulty).
+    difficulty_column: ClassVar[str | None] = None
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Prompts
+    # ------------------------------------------------------------------------------------------------------------
+    @abstractmethod
+    def attempt_prompt(self, example: Example) -> str:
+        """The user's request for the first attempt (plain text)."""
+
+    def attempt_messages(self, example: Example) -> Messages:
+        """Chat messages of the first attempt."""
+        messages: Messages = []
+        if self.system_prompt:
+            messages.append({"role": "system", "content": self.system_prompt})
+        messages.append({"role": "user", "content": self.attempt_prompt(example)})
+        return messages
+
+    def reflection_messages(self, example: Example, attempt: str) -> Messages:
+        """Messages that ask for a self-reflection after the failed ``attempt``."""
+        return [
+            *self.attempt_messages(example),
+            {"role": "assistant", "content": attempt},
+            {"role": "user", "content": self.reflection_instruction},
+        ]
+
+    def retry_messages(self, example: Example, attempt: str, reflection: str) -> Messages:
+        """Messages of the retry: the whole first exchange plus the reflection, then the retry request."""
+        return [
+            *self.reflection_messages(example, attempt),
+            {"role": "assistant", "content": reflection},
+            {"role": "user", "content": self.retry_instruction},
+        ]
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Verification
+    # ------------------------------------------------------------------------------------------------------------
+    @abstractmethod
+    def verify(self, example: Example, completion: str) -> Verdict:
+        """Judge ``completion`` for ``example``. Must never raise and never execute model output."""
+
+    def leaks_answer(self, example: Example, reflection: str) -> bool:
+        """True when ``reflection`` hands the retry a passing answer instead of a lesson.
+
+        Default: the reflection itself would pass the verifier. Tasks refine this (e.g. Countdown also flags a
+        reflection that contains a correct expression outside ``<answer>`` tags).
+        """
+        return self.verify(example, reflection).passed
+
+    def reference_answer(self, example: Example) -> str | None:
+        """A completion that passes ``verify`` (for the oracle teacher and tests), or None if unknown."""
+        return None
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Data
+    # ------------------------------------------------------------------------------------------------------------
+    def generate(self, n: int, seed: int = 0, split: str = "train") -> list[Example]:
+        """Seeded generator of ``n`` examples (override in tasks that have one)."""
+        raise TaskDataError(f"task {self.name!r} has no generator; pass a hub dataset id or a local file as source")
+
+    def load(self, split: str = "train", n: int | None = None, seed: int = 0, source: str | None = None):
+        """Load examples as a ``datasets.Dataset`` with the required columns checked.
+
+        ``source`` is ``"generated"`` (the task's seeded generator; ``n`` defaults to 1000), a local
+        ``.json``/``.jsonl``/``.parquet``/``.csv`` file or a directory written by ``Dataset.save_to_disk``, or a hub
+        dataset id. ``n`` keeps the first ``n`` rows after a seeded shuffle of hub/local data (so different seeds see
+        different subsets, and the same seed always the same one).
+        """
+        import datasets
+
+        source = source or self.default_source
+        if source == GENERATED:
+            rows = self.generate(1000 if n is None else n, seed=seed, split=split)
+            ds = datasets.Dataset.from_list(rows)
+        else:
+            ds = _load_dataset_source(source, split)
+            ds = self.prepare(ds)
+            if n is not None:
+                if n > len(ds):
+                    raise TaskDataError(f"asked for n={n} examples but {source!r} split {split!r} has {len(ds)}")
+                ds = ds.shuffle(seed=seed).select(range(n))
+        self.check_columns(ds.column_names, source=source)
+        if len(ds) == 0:
+            raise TaskDataError(f"dataset {source!r} (split {split!r}) is empty")
+        return ds
+
+    def prepare(self, ds):
+        """Hook to normalise a loaded dataset (decode JSON-string columns, rename fields). Default: unchanged."""
+        return ds
+
+    def check_columns(self, columns, source: str = "dataset") -> None:
+        missing = [c for c in self.required_columns if c not in columns]
+        if missing:
+            raise TaskDataError(
+                f"task {self.name!r} needs columns {list(self.required_columns)} but {source!r} lacks {missing} "
+                f"(it has {sorted(columns)})"
+            )
+
+    def example_id(self, example: Example) -> str:
+        """A stable id of an example (its ``id`` column, else a hash of its required columns)."""
+        if example.get("id") not in (None, ""):
+            return str(example["id"])
+        payload = json.dumps({c: example.get(c) for c in self.required_columns}, sort_keys=True, default=str)
+        return hashlib.sha1(payload.encode()).hexdigest()[:16]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+def _load_dataset_source(source: str, split: str):
+    """Load ``source`` (local file, saved dataset directory, or hub id) with one readable error on failure."""
+    import datasets
+
+    path = os.path.expanduser(source)
+    suffix = os.path.splitext(path)[1].lower()
+    try:
+        if os.path.isdir(path) and os.path.exists(os.path.join(path, "dataset_info.json")):
+            return datasets.load_from_disk(path)
+        if os.path.isdir(path) and os.path.exists(os.path.join(path, "dataset_dict.json")):
+            dd = datasets.load_from_disk(path)
+            if split not in dd:
+                raise TaskDataError(f"{source!r} has splits {list(dd)}, not {split!r}")
+            return dd[split]
+        if suffix in _LOCAL_SUFFIXES:
+            if not os.path.exists(path):
+                raise TaskDataError(f"dataset file {source!r} does not exist")
+            return datasets.load_dataset(_LOCAL_SUFFIXES[suffix], data_files=path, split="train")
+        if os.path.sep in source and os.path.exists(os.path.dirname(path) or "."):
+            if not os.path.exists(path):
+                raise TaskDataError(f"dataset path {source!r} does not exist")
+        return datasets.load_dataset(source, split=split)
+    except TaskDataError:
+        raise
+    except Exception as exc:  # datasets raises many types (FileNotFound, ConnectionError, DatasetNotFound, gated)
+        text = str(exc)
+        hint = ""
+        if "gated" in text.lower() or "401" in text or "403" in text:
+            hint = " The dataset is gated: accept its terms on the hub and run `huggingface-cli login` (or set HF_TOKEN)."
+        elif "offline" in text.lower() or "connection" in text.lower() or "resolve" in text.lower():
+            hint = " The hub is unreachable (HF_HUB_OFFLINE set or no network): use a local file or source='generated'."
+        raise TaskDataError(f"cannot load dataset {source!r} split {split!r}: {type(exc).__name__}: {text}.{hint}") from None
