@@ -1,0 +1,99 @@
+"""``transformers`` generate on a local model: the backend that runs everywhere (and the one CI tests)."""
+
+from __future__ import annotations
+
+from rrr.generation.base import Generation, SamplingParams
+from rrr.tasks.base import Messages
+
+
+def render_chat(tokenizer, conversation: Messages, **chat_template_kwargs) -> list[int]:
+    """Token ids of ``conversation`` with the generation prompt appended."""
+    ids = tokenizer.apply_chat_template(
+        conversation, tokenize=True, add_generation_prompt=True, return_dict=False, **chat_template_kwargs
+    )
+    return list(ids)
+
+
+def eos_ids_of(tokenizer, model=None) -> set[int]:
+    """End-of-turn ids: the tokenizer's EOS plus the model's generation-config EOS (which may be a list)."""
+    ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
+    gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if isinstance(gen_eos, int):
+        ids.add(gen_eos)
+    elif gen_eos:
+        ids.update(gen_eos)
+    return ids
+
+
+def hf_generate_ids(
+    model, tokenizer, prompt_ids: list[list[int]], params: SamplingParams, batch_size: int = 64, eos_ids=None
+) -> list[tuple[list[int], bool]]:
+    """Sample one completion per prompt with ``model.generate``; returns ``(token_ids, truncated)`` per prompt.
+
+    Prompts are left-padded in chunks of ``batch_size``; each completion is cut after its first end-of-turn token.
+    """
+    import torch
+    from transformers import GenerationConfig
+
+    if not prompt_ids:
+        return []
+    eos_ids = eos_ids or eos_ids_of(tokenizer, model)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(eos_ids))
+    kwargs = dict(
+        max_new_tokens=params.max_new_tokens,
+        do_sample=not params.greedy,
+        pad_token_id=pad_id,
+        eos_token_id=sorted(eos_ids),
+        disable_compile=True,
+    )
+    if not params.greedy:
+        kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or None)
+    gen_config = GenerationConfig(**kwargs)
+    device = next(model.parameters()).device
+    results: list[tuple[list[int], bool]] = []
+    # sort by length so chunks pad little; restore the order at the end
+    order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]))
+    by_index: dict[int, tuple[list[int], bool]] = {}
+    with torch.no_grad():
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            width = max(len(prompt_ids[i]) for i in idx)
+            input_ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
+            attention = torch.zeros((len(idx), width), dtype=torch.long)
+            for row, i in enumerate(idx):
+                ids = prompt_ids[i]
+                input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+                attention[row, width - len(ids) :] = 1
+            out = model.generate(
+                input_ids=input_ids.to(device), attention_mask=attention.to(device), generation_config=gen_config
+            )
+            for row, i in enumerate(idx):
+                seq = out[row, width:].tolist()
+                cut = next((k + 1 for k, t in enumerate(seq) if t in eos_ids), None)
+                by_index[i] = (seq[:cut], False) if cut is not None else (seq, True)
+    results = [by_index[i] for i in range(len(prompt_ids))]
+    return results
+
+
+class HFGenerator:
+    """Generate with a local ``transformers`` model (evaluation, failure mining, tests)."""
+
+    def __init__(self, model, tokenizer, batch_size: int = 64, chat_template_kwargs: dict | None = None):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.chat_template_kwargs = chat_template_kwargs or {}
+        self.eos_ids = eos_ids_of(tokenizer, model)
+
+    def generate(self, conversations: list[Messages], params: SamplingParams) -> list[Generation]:
+        import torch
+
+        if params.seed is not None:
+            torch.manual_seed(params.seed)
+        prompts = [render_chat(self.tokenizer, c, **self.chat_template_kwargs) for c in conversations]
+        outputs = hf_generate_ids(self.model, self.tokenizer, prompts, params, self.batch_size, self.eos_ids)
+        texts = self.tokenizer.batch_decode([ids for ids, _ in outputs], skip_special_tokens=True)
+        return [
+            Generation(text=text, token_ids=ids, prompt_ids=p, truncated=trunc)
+            for p, (ids, trunc), text in zip(prompts, outputs, texts)
+        ]

@@ -1,0 +1,196 @@
+"""``RRRConfig``: TRL's ``GRPOConfig`` plus the Reflect-Retry-Reward knobs.
+
+Mapping of RRR onto GRPO terms, so the inherited fields keep their meaning:
+
+* a GRPO **prompt** is a task instance whose first attempt failed; a GRPO **completion** is a *reflection*;
+* ``num_generations`` (G) is the number of reflections sampled on the same failed attempt (the group);
+* ``max_completion_length`` is the reflection's token budget, ``temperature``/``top_p``/``top_k`` its sampling
+  (they must match what the trainer scores, so they are not RRR knobs);
+* ``per_device_train_batch_size`` counts reflections: tasks per generation batch = batch x processes x
+  steps_per_generation / G.
+
+The RRR knobs below are grouped like GRPOConfig's docstring: task and data, the other phases, rewards.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from trl import GRPOConfig
+
+FIRST_ATTEMPT_SOURCES = ("online", "column")
+NO_SIGNAL_POLICIES = ("keep", "mask")
+
+
+@dataclass
+class RRRConfig(GRPOConfig):
+    r"""
+    Configuration of the RRR trainer: every ``GRPOConfig`` field plus the ones below.
+
+    > Parameters that control the task and data
+
+    task (`str`, defaults to `"countdown"`):
+        Task name (`countdown`, `apigen`, `scheduling`, `scheduling_min_rooms`) or `package.module:ClassName`.
+    task_kwargs (`dict` or `str`, *optional*):
+        Options passed to the task's constructor, e.g. `{"strict": true}` for scheduling. JSON on the command line.
+    dataset_source (`str`, *optional*):
+        Hub dataset id, local json/jsonl/parquet file, a `save_to_disk` directory (e.g. from `mine_failures.py`), or
+        `generated`. Defaults to the task's own default source.
+    dataset_split (`str`, defaults to `"train"`):
+        Split to train on.
+    dataset_size (`int`, *optional*):
+        Number of training examples (all when unset; 1000 for generated data).
+    dataset_seed (`int`, defaults to `0`):
+        Seed of the generator / of the subset selection.
+
+    > Parameters that control the first attempt, the retry and the reward
+
+    first_attempt_source (`str`, defaults to `"online"`):
+        `online`: sample the first attempt from the current policy each step. `column`: read a stored failed attempt
+        from `first_attempt_column` (the paper's offline failure set, see `scripts/mine_failures.py`).
+    first_attempt_column (`str`, defaults to `"failed_attempt"`):
+        Column holding the stored failed attempt when `first_attempt_source="column"`.
+    first_attempt_tries (`int`, defaults to `1`):
+        Online only: sample up to this many first attempts per task and reflect on the first failing one.
+    attempt_max_tokens (`int`, defaults to `256`):
+        Token budget of the first attempt.
+    attempt_temperature (`float`, defaults to `1.0`):
+        Sampling temperature of online first attempts (0 = greedy).
+    retry_max_tokens (`int`, defaults to `256`):
+        Token budget of each retry.
+    retry_temperature (`float`, defaults to `0.0`):
+        Sampling temperature of retries; 0 = greedy, the least noisy reward.
+    retries_per_reflection (`int`, defaults to `1`):
+        Retries sampled per reflection; the reward is the fraction that pass (needs `retry_temperature > 0` if > 1).
+    leak_penalty (`float`, defaults to `0.0`):
+        Subtracted from the reward of a reflection that simply states the answer (detected per task). 0 still
+        detects and logs the leak rate.
+    no_signal_groups (`str`, defaults to `"mask"`):
+        Groups whose reflections all earn the same reward carry no advantage. `mask`: drop their tokens from the
+        loss normaliser too (so they do not dilute the groups that do learn). `keep`: TRL's default behaviour.
+    log_episodes (`bool`, defaults to `True`):
+        Append every episode (first attempt, reflection, retry, verdicts, reward, advantage) to
+        `<output_dir>/episodes.jsonl`.
+    """
+
+    task: str = field(default="countdown", metadata={"help": "Task name or 'package.module:ClassName'."})
+    task_kwargs: dict | str | None = field(
+        default=None, metadata={"help": "Options for the task constructor (JSON on the CLI), e.g. '{\"strict\": true}'."}
+    )
+    dataset_source: str | None = field(
+        default=None,
+        metadata={"help": "Hub id, local file/dir, or 'generated'; defaults to the task's default source."},
+    )
+    dataset_split: str = field(default="train", metadata={"help": "Dataset split to train on."})
+    dataset_size: int | None = field(default=None, metadata={"help": "Number of training examples (default: all)."})
+    dataset_seed: int = field(default=0, metadata={"help": "Seed of the generator / subset selection."})
+
+    first_attempt_source: str = field(
+        default="online",
+        metadata={"help": "'online' (sample with the current policy) or 'column' (stored failed attempts)."},
+    )
+    first_attempt_column: str = field(
+        default="failed_attempt", metadata={"help": "Column of stored failed attempts (first_attempt_source=column)."}
+    )
+    first_attempt_tries: int = field(
+        default=1, metadata={"help": "Online: sample up to N first attempts per task, reflect on the first failure."}
+    )
+    attempt_max_tokens: int = field(default=256, metadata={"help": "Token budget of the first attempt."})
+    attempt_temperature: float = field(default=1.0, metadata={"help": "Temperature of online first attempts."})
+    retry_max_tokens: int = field(default=256, metadata={"help": "Token budget of each retry."})
+    retry_temperature: float = field(default=0.0, metadata={"help": "Temperature of retries (0 = greedy)."})
+    retries_per_reflection: int = field(
+        default=1, metadata={"help": "Retries per reflection; reward = fraction passed."}
+    )
+    leak_penalty: float = field(
+        default=0.0, metadata={"help": "Reward subtracted when a reflection states the answer (0 = only count)."}
+    )
+    no_signal_groups: str = field(
+        default="mask",
+        metadata={"help": "'mask': drop zero-advantage groups from the loss normaliser; 'keep': TRL default."},
+    )
+    log_episodes: bool = field(default=True, metadata={"help": "Write every episode to <output_dir>/episodes.jsonl."})
+
+    def __post_init__(self):
+        # bf16 defaults to "on if this machine can": TRL's default (True) makes every CPU run crash at start-up.
+        if self.bf16 is None and not self.fp16:
+            self.bf16 = _bf16_supported() and not self.use_cpu
+        elif self.bf16 and not self.use_cpu and not _bf16_supported():
+            raise ValueError(
+                "bf16=True needs a GPU with bf16 support, and this machine has none. "
+                "For a CPU run set `bf16: false` in the recipe (or pass --bf16 false)."
+            )
+        if isinstance(self.task_kwargs, str):
+            try:
+                self.task_kwargs = json.loads(self.task_kwargs) if self.task_kwargs.strip() else None
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"task_kwargs must be a JSON object, got {self.task_kwargs!r}: {exc}") from None
+        if self.task_kwargs is not None and not isinstance(self.task_kwargs, dict):
+            raise ValueError(f"task_kwargs must be a mapping, got {type(self.task_kwargs).__name__}")
+        self._validate_rrr()
+        super().__post_init__()
+        self._validate_batching()
+
+    # ----------------------------------------------------------------------------------------------------------------
+    def _validate_rrr(self) -> None:
+        if self.first_attempt_source not in FIRST_ATTEMPT_SOURCES:
+            raise ValueError(
+                f"first_attempt_source must be one of {FIRST_ATTEMPT_SOURCES}, got {self.first_attempt_source!r}"
+            )
+        if self.no_signal_groups not in NO_SIGNAL_POLICIES:
+            raise ValueError(f"no_signal_groups must be one of {NO_SIGNAL_POLICIES}, got {self.no_signal_groups!r}")
+        if self.first_attempt_source == "column" and self.first_attempt_tries != 1:
+            raise ValueError(
+                "first_attempt_tries applies to online first attempts only; with first_attempt_source='column' "
+                "leave it at 1 (mine more failures with scripts/mine_failures.py instead)"
+            )
+        for name in ("attempt_max_tokens", "retry_max_tokens", "retries_per_reflection", "first_attempt_tries"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.retries_per_reflection > 1 and self.retry_temperature == 0:
+            raise ValueError(
+                f"retries_per_reflection={self.retries_per_reflection} with retry_temperature=0 samples the same greedy "
+                "retry several times; set retry_temperature > 0 (e.g. 0.7) or retries_per_reflection: 1"
+            )
+        if self.attempt_temperature < 0 or self.retry_temperature < 0:
+            raise ValueError("attempt_temperature and retry_temperature must be >= 0")
+        if self.leak_penalty < 0:
+            raise ValueError(f"leak_penalty must be >= 0 (it is subtracted), got {self.leak_penalty}")
+        if self.use_vllm:
+            from rrr.generation.vllm import vllm_available
+
+            if not vllm_available():
+                raise ValueError(
+                    "use_vllm=True but vllm is not installed. Install it on a CUDA machine with "
+                    "`pip install -e '.[vllm]'` (make install-gpu), or set `use_vllm: false` to generate with HF."
+                )
+            if self.vllm_enable_sleep_mode:
+                raise ValueError(
+                    "vllm_enable_sleep_mode=True re-syncs weights after each of RRR's three generation phases per "
+                    "step; set vllm_enable_sleep_mode: false"
+                )
+
+    def _validate_batching(self) -> None:
+        per_process = self.per_device_train_batch_size * self.steps_per_generation
+        if per_process % self.num_generations != 0:
+            raise ValueError(
+                f"per_device_train_batch_size x steps_per_generation = {per_process} reflections per process is not a "
+                f"multiple of num_generations={self.num_generations}, so a group of reflections would straddle two "
+                "processes (each with a different failed attempt). Make per_device_train_batch_size a multiple of "
+                "num_generations."
+            )
+
+    @property
+    def tasks_per_generation(self) -> int:
+        """Number of task instances (GRPO groups) in one generation batch, across processes."""
+        return self.generation_batch_size // self.num_generations
+
+
+def _bf16_supported() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    except Exception:
+        return False

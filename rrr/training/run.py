@@ -1,0 +1,142 @@
+"""Build and run an RRR training run from an ``RRRConfig`` and TRL's ``ModelConfig``.
+
+Reads top to bottom like open-r1's ``grpo.py``: seed -> logging -> checkpoint -> task and data -> tokenizer and
+model -> trainer -> train (resuming when a checkpoint exists) -> save.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+
+from rrr.training.config import RRRConfig
+
+logger = logging.getLogger("rrr.train")
+
+
+def parse_train_args(argv: list[str] | None = None):
+    """Parse ``--config recipe.yaml`` plus CLI overrides into ``(RRRConfig, ModelConfig)``."""
+    from trl import ModelConfig, TrlParser
+
+    parser = TrlParser((RRRConfig, ModelConfig))
+    args, model_args = parser.parse_args_and_config(args=argv)
+    return args, model_args
+
+
+def _setup_logging(args) -> None:
+    level = args.get_process_log_level()
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout, level=level)
+    logger.setLevel(level)
+    import datasets
+    import transformers
+
+    datasets.utils.logging.set_verbosity(level)
+    transformers.utils.logging.set_verbosity(level)
+
+
+def load_training_data(args: RRRConfig, task):
+    """The training dataset with a ``prompt`` column of first-attempt messages, columns checked up front."""
+    from rrr.tasks.base import TaskDataError
+
+    ds = task.load(split=args.dataset_split, n=args.dataset_size, seed=args.dataset_seed, source=args.dataset_source)
+    if args.first_attempt_source == "column" and args.first_attempt_column not in ds.column_names:
+        raise TaskDataError(
+            f"first_attempt_source='column' needs a {args.first_attempt_column!r} column, but the dataset has "
+            f"{ds.column_names}. Mine failures first (scripts/mine_failures.py) or use first_attempt_source: online"
+        )
+    if "prompt" in ds.column_names:
+        ds = ds.remove_columns("prompt")
+    return ds.map(lambda ex: {"prompt": task.attempt_messages(dict(ex))}, desc="rendering prompts")
+
+
+def describe_backend(args) -> str:
+    if args.use_vllm:
+        return f"vLLM {args.vllm_mode} mode"
+    return "HF transformers generate"
+
+
+def train(args: RRRConfig, model_args) -> dict:
+    """Run RRR GRPO; returns a summary dict (also written to ``<output_dir>/run_summary.json``)."""
+    from transformers import AutoModelForCausalLM, set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+    from trl import get_peft_config
+
+    from rrr.models.loading import load_tokenizer
+    from rrr.tasks import get_task
+    from rrr.training.rollout import RRRRollout, rrr_reward
+    from rrr.training.trl_adapter import RRRGRPOTrainer
+    from rrr.utils.io import atomic_write_json
+
+    _setup_logging(args)
+    set_seed(args.seed)
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    if not model_args.model_name_or_path:
+        raise ValueError("model_name_or_path is required (a hub id or a local directory; `make tiny-model` builds one)")
+
+    # ---- checkpoint ------------------------------------------------------------------------------------------------
+    checkpoint = args.resume_from_checkpoint
+    if checkpoint is None and os.path.isdir(args.output_dir):
+        checkpoint = get_last_checkpoint(args.output_dir)
+        if checkpoint:
+            logger.info("resuming from the last checkpoint %s", checkpoint)
+
+    # ---- task and data ---------------------------------------------------------------------------------------------
+    task = get_task(args.task, **(args.task_kwargs or {}))
+    train_dataset = load_training_data(args, task)
+
+    # ---- tokenizer and model ---------------------------------------------------------------------------------------
+    tokenizer = load_tokenizer(model_args.model_name_or_path, revision=model_args.model_revision)
+    dtype = model_args.dtype if model_args.dtype in (None, "auto") else __import__("torch").__dict__[model_args.dtype]
+    model = AutoModelForCausalLM.from_pretrained(
+        model_args.model_name_or_path,
+        revision=model_args.model_revision,
+        dtype=dtype,
+        attn_implementation=model_args.attn_implementation,
+    )
+
+    # ---- trainer ---------------------------------------------------------------------------------------------------
+    trainer = RRRGRPOTrainer(
+        model=model,
+        reward_funcs=[rrr_reward],
+        args=args,
+        train_dataset=train_dataset,
+        processing_class=tokenizer,
+        peft_config=get_peft_config(model_args),
+        rollout_func=RRRRollout(task, args),
+    )
+    logger.info(
+        "RRR on task %s | generation: %s | %d examples | %d tasks x %d reflections per generation batch | budgets: "
+        "attempt %d, reflection %d, retry %d tokens | first attempts: %s",
+        task.name,
+        describe_backend(args),
+        len(train_dataset),
+        args.tasks_per_generation,
+        args.num_generations,
+        args.attempt_max_tokens,
+        args.max_completion_length,
+        args.retry_max_tokens,
+        args.first_attempt_source,
+    )
+
+    # ---- train -----------------------------------------------------------------------------------------------------
+    start = time.time()
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    trainer.save_model(args.output_dir)
+    if trainer.accelerator.is_main_process:
+        tokenizer.save_pretrained(args.output_dir)
+    summary = {
+        "task": task.name,
+        "model": model_args.model_name_or_path,
+        "output_dir": args.output_dir,
+        "global_step": trainer.state.global_step,
+        "train_seconds": round(time.time() - start, 2),
+        "resumed_from": checkpoint,
+        "generation_backend": describe_backend(args),
+        "metrics": result.metrics,
+        "last_log": next((h for h in reversed(trainer.state.log_history) if "rrr/retry_success" in h), None),
+    }
+    if trainer.accelerator.is_main_process:
+        atomic_write_json(os.path.join(args.output_dir, "run_summary.json"), summary)
+    return summary

@@ -1,0 +1,28 @@
+"""Train a student with Reflect, Retry, Reward (GRPO on reflection tokens only).
+
+    accelerate launch scripts/train_grpo.py --config recipes/Qwen2.5-1.5B-Instruct/rrr/config_countdown.yaml
+    accelerate launch --config_file recipes/accelerate_configs/zero2.yaml scripts/train_grpo.py --config ...
+    python scripts/train_grpo.py --config recipes/smoke/rrr/config_countdown.yaml --max_steps 2
+
+Every RRRConfig / GRPOConfig / ModelConfig field is a flag (`--help`); the YAML recipe gives defaults, flags override.
+"""
+
+import sys
+
+from rrr.training import parse_train_args, train
+
+
+def main(argv=None) -> int:
+    args, model_args = parse_train_args(argv)
+    summary = train(args, model_args)
+    last = summary.get("last_log") or {}
+    print(
+        f"done: {summary['global_step']} steps in {summary['train_seconds']} s -> {summary['output_dir']} | "
+        f"retry success {last.get('rrr/retry_success', float('nan')):.3f}, "
+        f"first-attempt acc {last.get('rrr/first_attempt_acc', float('nan')):.3f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
