@@ -199,9 +199,8 @@ def _load_dataset_source(source: str, split: str):
             if not os.path.exists(path):
                 raise TaskDataError(f"dataset file {source!r} does not exist")
             return datasets.load_dataset(_LOCAL_SUFFIXES[suffix], data_files=path, split="train")
-        if os.path.sep in source and os.path.exists(os.path.dirname(path) or "."):
-            if not os.path.exists(path):
-                raise TaskDataError(f"dataset path {source!r} does not exist")
+        if source.startswith((".", "/", "~")) and not os.path.exists(path):
+            raise TaskDataError(f"dataset path {source!r} does not exist")
         return datasets.load_dataset(source, split=split)
     except TaskDataError:
         raise
@@ -209,7 +208,11 @@ def _load_dataset_source(source: str, split: str):
         text = str(exc)
         hint = ""
         if "gated" in text.lower() or "401" in text or "403" in text:
-            hint = " The dataset is gated: accept its terms on the hub and run `huggingface-cli login` (or set HF_TOKEN)."
+            hint = (
+                " The dataset is gated: accept its terms on the hub and run `huggingface-cli login` (or set HF_TOKEN)."
+            )
         elif "offline" in text.lower() or "connection" in text.lower() or "resolve" in text.lower():
             hint = " The hub is unreachable (HF_HUB_OFFLINE set or no network): use a local file or source='generated'."
-        raise TaskDataError(f"cannot load dataset {source!r} split {split!r}: {type(exc).__name__}: {text}.{hint}") from None
+        raise TaskDataError(
+            f"cannot load dataset {source!r} split {split!r}: {type(exc).__name__}: {text}.{hint}"
+        ) from None
