@@ -32,8 +32,14 @@ class KeyTask(Task):
     def attempt_prompt(self, example):
         return f"key {example['key']}"
 
+    def reflection_messages(self, example, attempt):
+        # the key is restated next to the reflection, so a 2-layer model can condition on it cheaply
+        messages = super().reflection_messages(example, attempt)
+        messages[-1] = {"role": "user", "content": f"reflect {example['key']}"}
+        return messages
+
     def target(self, example) -> str:
-        return SYMBOLS[(int(example["key"]) + 1) % len(SYMBOLS)]
+        return SYMBOLS[2]
 
     def verify(self, example, completion):
         if not isinstance(completion, str):
@@ -55,34 +61,59 @@ def _encode(tokenizer, messages, completion):
     return list(prompt), target
 
 
-def warm_start(model, tokenizer, steps: int = 250, batch: int = 32, lr: float = 3e-3, seed: int = 0) -> None:
-    """Supervised warm start: random-symbol reflections, retries that copy the reflection (loss on completions)."""
+def _batch(tokenizer, seqs):
+    pad = tokenizer.pad_token_id
+    width = max(len(p) + len(t) for p, t in seqs)
+    ids = torch.full((len(seqs), width), pad)
+    labels = torch.full((len(seqs), width), -100)
+    attn = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, (p, t) in enumerate(seqs):
+        row = p + t
+        ids[i, : len(row)] = torch.tensor(row)
+        labels[i, len(p) : len(row)] = torch.tensor(t)
+        attn[i, : len(row)] = 1
+    return ids, attn, labels
+
+
+def copy_rate(model, tokenizer, n: int = 64, seed: int = 123) -> float:
+    """Fraction of greedy retries that repeat the reflection's symbol."""
+    from rrr.generation import HFGenerator, SamplingParams
+
+    task, rng = KeyTask(), random.Random(seed)
+    cases = [({"key": rng.randrange(4)}, rng.choice(SYMBOLS)) for _ in range(n)]
+    gens = HFGenerator(model, tokenizer).generate(
+        [task.retry_messages(ex, FAILED, sym) for ex, sym in cases], SamplingParams(3, temperature=0.0)
+    )
+    return sum(g.text.strip() == sym for g, (_, sym) in zip(gens, cases)) / n
+
+
+def warm_start(model, tokenizer, max_steps: int = 800, batch: int = 32, lr: float = 3e-3, seed: int = 0) -> int:
+    """Supervised warm start: random-symbol reflections, retries that copy the reflection (loss on completions).
+
+    Trains in rounds of 50 steps until greedy retries copy the reflection >= 95% of the time; returns the steps.
+    """
     task = KeyTask()
     rng = random.Random(seed)
     torch.manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
-    model.train()
-    pad = tokenizer.pad_token_id
-    for _ in range(steps):
-        seqs = []
-        for _ in range(batch):
-            ex = {"key": rng.randrange(4)}
-            sym = rng.choice(SYMBOLS)
-            if rng.random() < 0.3:
-                seqs.append(_encode(tokenizer, task.reflection_messages(ex, FAILED), sym))
-            else:
-                seqs.append(_encode(tokenizer, task.retry_messages(ex, FAILED, sym), sym))
-        width = max(len(p) + len(t) for p, t in seqs)
-        ids = torch.full((len(seqs), width), pad)
-        labels = torch.full((len(seqs), width), -100)
-        attn = torch.zeros((len(seqs), width), dtype=torch.long)
-        for i, (p, t) in enumerate(seqs):
-            row = p + t
-            ids[i, : len(row)] = torch.tensor(row)
-            labels[i, len(p) : len(row)] = torch.tensor(t)
-            attn[i, : len(row)] = 1
-        loss = model(input_ids=ids, attention_mask=attn, labels=labels).loss
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-    model.eval()
+    step = 0
+    while step < max_steps:
+        model.train()
+        for _ in range(50):
+            seqs = []
+            for _ in range(batch):
+                ex = {"key": rng.randrange(4)}
+                sym = rng.choice(SYMBOLS)
+                if rng.random() < 0.3:
+                    seqs.append(_encode(tokenizer, task.reflection_messages(ex, FAILED), sym))
+                else:
+                    seqs.append(_encode(tokenizer, task.retry_messages(ex, FAILED, sym), sym))
+            ids, attn, labels = _batch(tokenizer, seqs)
+            model(input_ids=ids, attention_mask=attn, labels=labels).loss.backward()
+            opt.step()
+            opt.zero_grad()
+        step += 50
+        model.eval()
+        if copy_rate(model, tokenizer) >= 0.95:
+            break
+    return step

@@ -53,6 +53,8 @@ class VLLMGenerator:
         for p, out in zip(prompts, outs):
             o = out.outputs[0]
             result.append(
-                Generation(text=o.text, token_ids=list(o.token_ids), prompt_ids=p, truncated=o.finish_reason == "length")
+                Generation(
+                    text=o.text, token_ids=list(o.token_ids), prompt_ids=p, truncated=o.finish_reason == "length"
+                )
             )
         return result

@@ -17,7 +17,7 @@ class ModelLoadError(RuntimeError):
 
 
 def _looks_local(name: str) -> bool:
-    return name.startswith((".", "/", "~")) or os.path.sep in name and os.path.exists(os.path.dirname(name) or ".")
+    return name.startswith((".", "/", "~")) or (os.path.sep in name and os.path.exists(os.path.dirname(name) or "."))
 
 
 def _check_exists(name: str, what: str) -> None:
@@ -76,7 +76,9 @@ def load_model_and_tokenizer(
         with open(os.path.join(path, "adapter_config.json")) as f:
             base = json.load(f).get("base_model_name_or_path")
         if not base:
-            raise ModelLoadError(f"{name_or_path!r} holds an adapter without base_model_name_or_path; pass the base model")
+            raise ModelLoadError(
+                f"{name_or_path!r} holds an adapter without base_model_name_or_path; pass the base model"
+            )
         adapter, name_or_path, path = name_or_path, base, os.path.expanduser(base)
         _check_exists(name_or_path, "base model")
     torch_dtype = dtype

@@ -4,6 +4,6 @@
 """
 
 from rrr.training.config import RRRConfig
-from rrr.training.run import parse_train_args, train
+from rrr.training.run import build_trainer, parse_train_args, train
 
-__all__ = ["RRRConfig", "parse_train_args", "train"]
+__all__ = ["RRRConfig", "build_trainer", "parse_train_args", "train"]

@@ -76,7 +76,8 @@ class RRRConfig(GRPOConfig):
 
     task: str = field(default="countdown", metadata={"help": "Task name or 'package.module:ClassName'."})
     task_kwargs: dict | str | None = field(
-        default=None, metadata={"help": "Options for the task constructor (JSON on the CLI), e.g. '{\"strict\": true}'."}
+        default=None,
+        metadata={"help": "Options for the task constructor (JSON on the CLI), e.g. '{\"strict\": true}'."},
     )
     dataset_source: str | None = field(
         default=None,
@@ -116,9 +117,10 @@ class RRRConfig(GRPOConfig):
         # bf16 defaults to "on if this machine can": TRL's default (True) makes every CPU run crash at start-up.
         if self.bf16 is None and not self.fp16:
             self.bf16 = _bf16_supported() and not self.use_cpu
-        elif self.bf16 and not self.use_cpu and not _bf16_supported():
+        elif self.bf16 and (self.use_cpu or not _bf16_supported()):
             raise ValueError(
-                "bf16=True needs a GPU with bf16 support, and this machine has none. "
+                "bf16=True needs a GPU with bf16 support (Ampere or newer), and this run has none "
+                f"({'use_cpu is set' if self.use_cpu else 'no such GPU found'}). "
                 "For a CPU run set `bf16: false` in the recipe (or pass --bf16 false)."
             )
         if isinstance(self.task_kwargs, str):

@@ -169,8 +169,16 @@ class RRRRollout:
         adapter.log_scalar(trainer, "rrr/rollout_seconds", seconds)
 
 
-def rrr_reward(completions, rrr_reward, rrr_skipped, rrr_first_attempt=None, rrr_retry=None, rrr_leaked=None,
-               log_extra=None, **kwargs) -> list[float | None]:
+def rrr_reward(
+    completions,
+    rrr_reward,
+    rrr_skipped,
+    rrr_first_attempt=None,
+    rrr_retry=None,
+    rrr_leaked=None,
+    log_extra=None,
+    **kwargs,
+) -> list[float | None]:
     """The RRR reward: the retry's verifier result (minus any leak penalty), computed in the rollout.
 
     ``None`` for groups solved at the first attempt (TRL turns it into advantage 0). The first attempt, retry and

@@ -57,46 +57,33 @@ def describe_backend(args) -> str:
     return "HF transformers generate"
 
 
-def train(args: RRRConfig, model_args) -> dict:
-    """Run RRR GRPO; returns a summary dict (also written to ``<output_dir>/run_summary.json``)."""
-    from transformers import AutoModelForCausalLM, set_seed
-    from transformers.trainer_utils import get_last_checkpoint
+def build_trainer(args: RRRConfig, model_args, model=None, tokenizer=None):
+    """Task, data, tokenizer, model and ``RRRGRPOTrainer`` for a run (``model``/``tokenizer`` may be passed in)."""
+    from transformers import AutoModelForCausalLM
     from trl import get_peft_config
 
     from rrr.models.loading import load_tokenizer
     from rrr.tasks import get_task
     from rrr.training.rollout import RRRRollout, rrr_reward
     from rrr.training.trl_adapter import RRRGRPOTrainer
-    from rrr.utils.io import atomic_write_json
 
-    _setup_logging(args)
-    set_seed(args.seed)
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-    if not model_args.model_name_or_path:
-        raise ValueError("model_name_or_path is required (a hub id or a local directory; `make tiny-model` builds one)")
-
-    # ---- checkpoint ------------------------------------------------------------------------------------------------
-    checkpoint = args.resume_from_checkpoint
-    if checkpoint is None and os.path.isdir(args.output_dir):
-        checkpoint = get_last_checkpoint(args.output_dir)
-        if checkpoint:
-            logger.info("resuming from the last checkpoint %s", checkpoint)
-
-    # ---- task and data ---------------------------------------------------------------------------------------------
     task = get_task(args.task, **(args.task_kwargs or {}))
     train_dataset = load_training_data(args, task)
+    if tokenizer is None or model is None:
+        if not model_args.model_name_or_path:
+            raise ValueError("model_name_or_path is required (a hub id or a local dir; `make tiny-model` builds one)")
+        tokenizer = tokenizer or load_tokenizer(model_args.model_name_or_path, revision=model_args.model_revision)
+    if model is None:
+        import torch
 
-    # ---- tokenizer and model ---------------------------------------------------------------------------------------
-    tokenizer = load_tokenizer(model_args.model_name_or_path, revision=model_args.model_revision)
-    dtype = model_args.dtype if model_args.dtype in (None, "auto") else __import__("torch").__dict__[model_args.dtype]
-    model = AutoModelForCausalLM.from_pretrained(
-        model_args.model_name_or_path,
-        revision=model_args.model_revision,
-        dtype=dtype,
-        attn_implementation=model_args.attn_implementation,
-    )
-
-    # ---- trainer ---------------------------------------------------------------------------------------------------
+        dtype = model_args.dtype if model_args.dtype in (None, "auto") else getattr(torch, model_args.dtype)
+        model = AutoModelForCausalLM.from_pretrained(
+            model_args.model_name_or_path,
+            revision=model_args.model_revision,
+            dtype=dtype,
+            attn_implementation=model_args.attn_implementation,
+        )
     trainer = RRRGRPOTrainer(
         model=model,
         reward_funcs=[rrr_reward],
@@ -119,13 +106,34 @@ def train(args: RRRConfig, model_args) -> dict:
         args.retry_max_tokens,
         args.first_attempt_source,
     )
+    return trainer, task
 
-    # ---- train -----------------------------------------------------------------------------------------------------
+
+def train(args: RRRConfig, model_args, model=None, tokenizer=None) -> dict:
+    """Run RRR GRPO; returns a summary dict (also written to ``<output_dir>/run_summary.json``).
+
+    Resumes from ``resume_from_checkpoint`` or, when unset, from the last checkpoint in ``output_dir``.
+    """
+    from transformers import set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from rrr.utils.io import atomic_write_json
+
+    _setup_logging(args)
+    set_seed(args.seed)
+
+    checkpoint = args.resume_from_checkpoint
+    if checkpoint is None and os.path.isdir(args.output_dir):
+        checkpoint = get_last_checkpoint(args.output_dir)
+        if checkpoint:
+            logger.info("resuming from the last checkpoint %s", checkpoint)
+
+    trainer, task = build_trainer(args, model_args, model=model, tokenizer=tokenizer)
     start = time.time()
     result = trainer.train(resume_from_checkpoint=checkpoint)
     trainer.save_model(args.output_dir)
     if trainer.accelerator.is_main_process:
-        tokenizer.save_pretrained(args.output_dir)
+        trainer.processing_class.save_pretrained(args.output_dir)
     summary = {
         "task": task.name,
         "model": model_args.model_name_or_path,

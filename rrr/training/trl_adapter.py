@@ -43,6 +43,7 @@ class RRRGRPOTrainer(GRPOTrainer):
             self._rrr_batch_inputs = None
         if self._rrr_records is not None and getattr(self.args, "log_episodes", False) and self.model.training:
             self._write_episodes(output["advantages"])
+        self._rrr_last_records_for_tests = self._rrr_records
         self._rrr_records = None
         return output
 

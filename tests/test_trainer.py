@@ -1,0 +1,247 @@
+"""The RRR trainer on a tiny CPU model: credit assignment, learning, resume, and start-up validation."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+from synthetic import SYMBOLS, KeyTask, copy_rate, warm_start
+from trl import ModelConfig
+
+from rrr.episode import EpisodeConfig, run_episodes
+from rrr.generation import HFGenerator, SamplingParams
+from rrr.models import build_tiny_model, build_tiny_tokenizer, save_tiny_model
+from rrr.training import RRRConfig, build_trainer, train
+from rrr.utils.io import read_jsonl
+
+
+def key_args(tmp_path, **overrides) -> RRRConfig:
+    base = dict(
+        output_dir=str(tmp_path / "run"),
+        task="synthetic:KeyTask",
+        dataset_source="generated",
+        dataset_size=256,
+        first_attempt_source="column",
+        max_completion_length=3,
+        retry_max_tokens=3,
+        num_generations=8,
+        per_device_train_batch_size=32,
+        learning_rate=5e-4,
+        lr_scheduler_type="constant",
+        max_steps=2,
+        use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
+        logging_steps=1,
+        report_to="none",
+        save_strategy="no",
+        disable_tqdm=True,
+        log_level="warning",
+        seed=0,
+    )
+    base.update(overrides)
+    return RRRConfig(**base)
+
+
+def retry_success(model, tok, n: int = 200) -> float:
+    """Mean retry success over sampled (T=1) reflections on held-out keys — the shared episode code."""
+    task = KeyTask()
+    examples = task.generate(n, seed=99, split="test")
+    cfg = EpisodeConfig(
+        reflection=SamplingParams(3, temperature=1.0, seed=0),
+        retry=SamplingParams(3, temperature=0.0),
+        reflections_per_failure=2,
+    )
+    episodes = run_episodes(task, HFGenerator(model, tok), examples, cfg, [ex["failed_attempt"] for ex in examples])
+    outcomes = [o for ep in episodes for o in ep.reflections]
+    return sum(o.success_rate for o in outcomes) / len(outcomes)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Credit assignment
+# ------------------------------------------------------------------------------------------------------------------
+def _training_batch(trainer):
+    """One generation batch exactly as TRL builds it: G consecutive copies of each row."""
+    ds = trainer.train_dataset
+    g = trainer.num_generations
+    return [dict(ds[i]) for i in range(trainer.args.per_device_train_batch_size // g) for _ in range(g)]
+
+
+def _loss_and_grads(trainer, inputs):
+    model = trainer.model
+    model.zero_grad()
+    captured = {}
+
+    def keep_hidden(module, args, output):
+        output.retain_grad()
+        captured["h"] = output
+
+    handle = model.model.norm.register_forward_hook(keep_hidden)
+    try:
+        loss = trainer.compute_loss(model, inputs)
+        loss.backward()
+    finally:
+        handle.remove()
+    grads = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]).clone()
+    return captured["h"].grad.detach().clone(), grads
+
+
+@pytest.fixture
+def credit_setup(tmp_path):
+    tok = build_tiny_tokenizer()
+    model = build_tiny_model(tok)
+    # "keep": the random model fails every retry, and masked no-signal groups would hide the tokens under test
+    args = key_args(tmp_path, no_signal_groups="keep")
+    trainer, _ = build_trainer(args, ModelConfig(), model=model, tokenizer=tok)
+    trainer.model.train()
+    trainer.current_gradient_accumulation_steps = 1  # normally set by Trainer.train's loop
+    torch.manual_seed(0)
+    rows = _training_batch(trainer)
+    inputs = trainer._generate_and_score_completions(rows)
+    records = trainer._rrr_last_records_for_tests
+    # fixed, non-zero advantages so every row carries gradient regardless of what the random model sampled
+    inputs["advantages"] = torch.linspace(-1.0, 1.0, inputs["completion_ids"].size(0))
+    return trainer, tok, inputs, records
+
+
+def test_only_reflection_tokens_are_trained(credit_setup):
+    trainer, tok, inputs, records = credit_setup
+    mask = inputs["completion_mask"] * inputs.get("tool_mask", torch.ones_like(inputs["completion_mask"]))
+    for i, rec in enumerate(records):
+        trained = inputs["completion_ids"][i][mask[i].bool()].tolist()
+        prompt = tok.decode(inputs["prompt_ids"][i][inputs["prompt_mask"][i].bool()].tolist())
+        # the trained tokens are exactly the sampled reflection; the failed attempt is context; the retry is absent
+        assert tok.decode(trained, skip_special_tokens=True) == rec["reflection"]
+        assert prompt.endswith("<|im_start|>assistant\n") and "\nreflect " in prompt
+        assert f"assistant\n{rec['first_attempt']}<|im_end|>" in prompt
+        assert "retry" not in prompt
+
+
+def test_loss_gives_no_credit_to_first_attempt_or_prompt(credit_setup):
+    """d loss / d (final hidden state) is exactly zero at every position that predicts a prompt token
+    (task, first attempt, reflection request) and non-zero where it predicts a reflection token."""
+    trainer, _, inputs, _ = credit_setup
+    hidden_grad, _ = _loss_and_grads(trainer, inputs)
+    per_pos = hidden_grad.abs().sum(-1)  # (B, T)
+    p = inputs["prompt_ids"].size(1)
+    mask = inputs["completion_mask"] * inputs.get("tool_mask", torch.ones_like(inputs["completion_mask"]))
+    assert torch.all(per_pos[:, : p - 1] == 0), "a prompt (first-attempt) token received credit"
+    predicts_completion = per_pos[:, p - 1 : p - 1 + mask.size(1)]
+    assert torch.all(predicts_completion[mask.bool()] > 0), "a reflection token received no gradient"
+    assert torch.all(predicts_completion[~mask.bool()] == 0), "a padded/masked completion position got credit"
+
+
+def test_gradient_changes_with_reflection_not_with_retry(credit_setup):
+    trainer, tok, inputs, records = credit_setup
+    _, g0 = _loss_and_grads(trainer, inputs)
+    # a retry that reads differently leaves the batch (and so the gradient) untouched: retries are never trained
+    records_alt = [dict(r, retries=["something else entirely"]) for r in records]
+    assert records_alt != records
+    _, g_same = _loss_and_grads(trainer, inputs)
+    assert torch.equal(g0, g_same)
+    # a different reflection token changes it
+    changed = dict(inputs)
+    ids = inputs["completion_ids"].clone()
+    ids[0, 0] = (
+        tok.convert_tokens_to_ids("q")
+        if ids[0, 0] != tok.convert_tokens_to_ids("q")
+        else tok.convert_tokens_to_ids("r")
+    )
+    changed["completion_ids"] = ids
+    _, g1 = _loss_and_grads(trainer, changed)
+    assert (g1 - g0).norm() / g0.norm() > 1e-3
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Learning
+# ------------------------------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_rrr_lifts_retry_success_from_chance_to_majority(tmp_path):
+    tok = build_tiny_tokenizer()
+    model = build_tiny_model(tok)
+    warm_start(model, tok)
+    assert copy_rate(model, tok) >= 0.9, "warm start must teach the retry to follow the reflection"
+    before = retry_success(model, tok)
+    assert before < 0.45, f"before RRR the reflection should be near chance (1/{len(SYMBOLS)}), got {before:.2f}"
+    args = key_args(tmp_path, max_steps=60, dataset_size=512, logging_steps=10)
+    summary = train(args, ModelConfig(), model=model, tokenizer=tok)
+    model.eval()
+    after = retry_success(model, tok)
+    assert after > 0.75, f"RRR should lift retry success from {before:.2f} to a clear majority, got {after:.2f}"
+    episodes = read_jsonl(os.path.join(args.output_dir, "episodes.jsonl"))
+    assert {"reflection", "retries", "retry_passed", "reward", "advantage", "first_attempt"} <= set(episodes[0])
+    assert summary["global_step"] == 60
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Resume
+# ------------------------------------------------------------------------------------------------------------------
+def test_stopped_run_resumes_from_its_checkpoint(tmp_path):
+    from transformers import TrainerCallback
+    from trl import ModelConfig as MC
+
+    model_dir = save_tiny_model(str(tmp_path / "tiny"))
+    args = key_args(tmp_path, max_steps=4, save_strategy="steps", save_steps=2, dataset_size=64)
+    model_args = MC(model_name_or_path=model_dir)
+
+    class StopAfterTwo(TrainerCallback):
+        def on_step_end(self, a, state, control, **kw):
+            if state.global_step == 2:
+                control.should_training_stop = True
+                control.should_save = True
+
+    trainer, _ = build_trainer(args, model_args)
+    trainer.add_callback(StopAfterTwo())
+    trainer.train()
+    assert os.path.isdir(os.path.join(args.output_dir, "checkpoint-2"))
+
+    args2 = key_args(tmp_path, max_steps=4, save_strategy="steps", save_steps=2, dataset_size=64)
+    summary = train(args2, model_args)
+    assert summary["resumed_from"].endswith("checkpoint-2")
+    assert summary["global_step"] == 4
+    assert os.path.exists(os.path.join(args.output_dir, "model.safetensors"))
+    steps = {row["step"] for row in read_jsonl(os.path.join(args.output_dir, "episodes.jsonl"))}
+    assert steps == {0, 1, 2, 3}
+    with open(os.path.join(args.output_dir, "run_summary.json")) as f:
+        assert json.load(f)["global_step"] == 4
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Start-up validation
+# ------------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (dict(per_device_train_batch_size=12, num_generations=8), "divisible by num_generations"),
+        (dict(bf16=True), "bf16"),
+        (dict(retries_per_reflection=3, retry_temperature=0.0), "retry_temperature"),
+        (dict(first_attempt_source="cache"), "first_attempt_source"),
+        (dict(no_signal_groups="drop"), "no_signal_groups"),
+        (dict(first_attempt_source="column", first_attempt_tries=4), "first_attempt_tries"),
+        (dict(use_vllm=True), "vllm"),
+        (dict(task_kwargs="{not json"), "task_kwargs"),
+        (dict(leak_penalty=-1.0), "leak_penalty"),
+    ],
+)
+def test_impossible_configs_fail_at_startup(tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        key_args(tmp_path, **overrides)
+
+
+def test_missing_first_attempt_column_is_a_clear_error(tmp_path):
+    from rrr.tasks import TaskDataError
+
+    rows = tmp_path / "keys.jsonl"
+    rows.write_text("\n".join(json.dumps({"key": k}) for k in range(8)))
+    args = key_args(tmp_path, dataset_source=str(rows), dataset_size=None)
+    tok = build_tiny_tokenizer()
+    with pytest.raises(TaskDataError, match="failed_attempt"):
+        build_trainer(args, ModelConfig(), model=build_tiny_model(tok), tokenizer=tok)
+
+
+def test_unknown_task_lists_known_ones(tmp_path):
+    tok = build_tiny_tokenizer()
+    with pytest.raises(ValueError, match="countdown"):
+        build_trainer(key_args(tmp_path, task="nope"), ModelConfig(), model=build_tiny_model(tok), tokenizer=tok)
