@@ -125,6 +125,14 @@ class Task(ABC):
         """A completion that passes ``verify`` (for the oracle teacher and tests), or None if unknown."""
         return None
 
+    def worked_solution(self, example: Example) -> str | None:
+        """A passing completion *with its reasoning* (the oracle teacher's curriculum). Default: the bare answer."""
+        return self.reference_answer(example)
+
+    def majority_baseline(self, examples) -> float | None:
+        """Accuracy of always giving the most common answer, where the task has a small answer space; else None."""
+        return None
+
     # ------------------------------------------------------------------------------------------------------------
     # Data
     # ------------------------------------------------------------------------------------------------------------
