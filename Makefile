@@ -12,9 +12,12 @@ CONFIG ?= recipes/smoke/rrr/config_countdown.yaml
 MODEL ?= runs/tiny-model
 TASK ?= countdown
 N ?= 32
-OUTPUT_DIR ?=
+OUTPUT_DIR ?= runs/eval
+SOURCE ?= generated
+K ?= 8
+EVAL_ARGS ?=
 
-.PHONY: help install install-gpu test test-fast lint style train eval bench check-recipes tiny-model clean
+.PHONY: help install install-gpu test test-fast lint style train eval mine bench bench-rollout check-recipes tiny-model clean
 
 help:  ## Show this help.
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -52,11 +55,23 @@ tiny-model: install  ## Build the tiny local model + tokenizer used by smoke rec
 train: tiny-model  ## RRR GRPO with CONFIG (default: the offline CPU smoke recipe).
 	$(BIN)/accelerate launch --config_file recipes/accelerate_configs/cpu.yaml scripts/train_grpo.py --config $(CONFIG)
 
+eval: install  ## Evaluate MODEL (one or several, space-separated) on TASK: 1st vs 2nd try. N, SOURCE, OUTPUT_DIR, EVAL_ARGS.
+	@if [ "$(MODEL)" = "runs/tiny-model" ] && [ ! -d runs/tiny-model ]; then $(MAKE) --no-print-directory tiny-model; fi
+	$(BIN)/python scripts/evaluate.py --model $(MODEL) --task $(TASK) --n $(N) $(if $(SOURCE),--source $(SOURCE),) \
+		--output-dir $(OUTPUT_DIR) $(EVAL_ARGS)
+
+mine: install  ## Mine MODEL's failures on TASK (K attempts each) into OUTPUT_DIR for first_attempt_source=column.
+	$(BIN)/python scripts/mine_failures.py --model $(MODEL) --task $(TASK) --n $(N) --k $(K) \
+		$(if $(SOURCE),--source $(SOURCE),) --output-dir $(OUTPUT_DIR)
+
 check-recipes: install  ## Parse every recipe in recipes/.
 	$(BIN)/python scripts/check_recipes.py
 
 bench: install  ## Verifier throughput (verifications/s per task).
 	$(BIN)/python scripts/bench_verifiers.py
+
+bench-rollout: install  ## RRR rollout and training step vs plain generation / plain GRPO on the tiny model.
+	$(BIN)/python scripts/bench_rollout.py
 
 clean:  ## Remove run outputs (keeps .venv).
 	rm -rf runs outputs

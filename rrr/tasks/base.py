@@ -157,6 +157,7 @@ class Task(ABC):
         else:
             ds = _load_dataset_source(source, split)
             ds = self.prepare(ds)
+            self.check_columns(ds.column_names, source=source)
             if n is not None:
                 if n > len(ds):
                     raise TaskDataError(f"asked for n={n} examples but {source!r} split {split!r} has {len(ds)}")

@@ -1,0 +1,295 @@
+"""``make eval``: first-try vs after-reflection accuracy, with the episode code training uses.
+
+For each test example the student makes a first attempt; if it fails, it reflects once and retries once — the
+paper's "1st try" and "2nd try". Everything goes through ``rrr.episode.run_episodes`` with a one-reflection,
+one-retry ``EpisodeConfig``, so what is measured is exactly what was trained; only the ``Generator`` differs
+(HF generate, vLLM's offline engine, or an OpenAI-compatible endpoint).
+
+Outputs in ``output_dir``:
+
+* ``samples.jsonl`` — one line per example (prompt, attempt, reflection, retry, verdicts), appended batch by batch,
+  so an interrupted run resumes where it stopped;
+* ``results.json`` — every metric with a 95% interval, computed *from samples.jsonl* (so the two always agree), plus
+  provenance (model, task, split, seed, n, sampling, versions, timings); written last and atomically: a directory
+  without it is an unfinished evaluation, never a finished one;
+* ``results.md`` — the same as a table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from rrr.episode import EpisodeConfig, run_episodes
+from rrr.evaluation.stats import mean_interval, pass_at_k, proportion
+from rrr.generation.base import Generator, SamplingParams
+from rrr.tasks import Task, get_task
+from rrr.utils.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
+
+
+@dataclass
+class EvalConfig:
+    """What to evaluate and how to sample (every field is recorded in results.json)."""
+
+    task: str = "countdown"
+    task_kwargs: dict = field(default_factory=dict)
+    split: str = "test"
+    n: int | None = None
+    seed: int = 0
+    source: str | None = None
+    #: First attempt, reflection and retry budgets (tokens).
+    attempt_max_tokens: int = 512
+    reflection_max_tokens: int = 256
+    retry_max_tokens: int = 512
+    #: 0 = greedy: the headline 1st/2nd-try numbers are deterministic.
+    temperature: float = 0.0
+    reflection_temperature: float = 0.0
+    top_p: float = 1.0
+    #: Extra first-attempt samples per example for pass@k (0 = off), at ``sample_temperature``.
+    num_samples: int = 0
+    sample_temperature: float = 0.7
+    batch_size: int = 64
+
+    def __post_init__(self):
+        if self.n is not None and self.n < 1:
+            raise ValueError(f"n must be >= 1, got {self.n}")
+        if self.num_samples == 1:
+            raise ValueError("num_samples must be 0 (off) or >= 2 for pass@k")
+        if self.num_samples and self.sample_temperature <= 0:
+            raise ValueError("pass@k needs sampled attempts: set sample_temperature > 0")
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+
+    def episode_config(self) -> EpisodeConfig:
+        return EpisodeConfig(
+            attempt=SamplingParams(self.attempt_max_tokens, self.temperature, self.top_p, seed=self.seed),
+            reflection=SamplingParams(self.reflection_max_tokens, self.reflection_temperature, self.top_p),
+            retry=SamplingParams(self.retry_max_tokens, self.temperature, self.top_p),
+        )
+
+
+class EvaluationError(RuntimeError):
+    """An evaluation cannot run as asked (bad output dir, mismatched resume, empty dataset)."""
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in ("rrr", "torch", "transformers", "trl", "peft", "datasets", "vllm"):
+        with contextlib.suppress(md.PackageNotFoundError):
+            out[pkg] = md.version(pkg)
+    return out
+
+
+def _sample_row(task: Task, ep, k_correct: int | None, k_total: int) -> dict[str, Any]:
+    row = {
+        "id": ep.example_id,
+        "prompt": task.attempt_messages(ep.example)[-1]["content"],
+        "attempt": ep.attempt.text,
+        "attempt_passed": ep.first_try_passed,
+        "attempt_reason": ep.attempt.verdict.reason,
+        "reflection": None,
+        "retry": None,
+        "retry_passed": None,
+        "retry_reason": None,
+        "leaked": None,
+        "second_try_passed": ep.passed_within_two,
+    }
+    if task.difficulty_column and task.difficulty_column in ep.example:
+        row["difficulty"] = ep.example[task.difficulty_column]
+    if ep.reflections:
+        outcome = ep.reflections[0]
+        row.update(
+            reflection=outcome.text,
+            retry=outcome.retries[0].text,
+            retry_passed=outcome.verdicts[0].passed,
+            retry_reason=outcome.verdicts[0].reason,
+            leaked=outcome.leaked,
+        )
+    if k_total:
+        row["samples_n"], row["samples_correct"] = k_total, k_correct
+    return row
+
+
+def summarize(rows: list[dict], num_samples: int = 0) -> dict[str, Any]:
+    """All metrics from the per-sample rows (the single source of truth)."""
+    n = len(rows)
+    first = sum(r["attempt_passed"] for r in rows)
+    second = sum(r["second_try_passed"] for r in rows)
+    failed = [r for r in rows if not r["attempt_passed"]]
+    fixed = sum(bool(r["retry_passed"]) for r in failed)
+    reflected = [r for r in rows if r["reflection"] is not None]
+    metrics: dict[str, Any] = {
+        "n": n,
+        "first_try": proportion(first, n),
+        "second_try": proportion(second, n),
+        # second = first + fixed exactly, so the gain is a proportion of its own with an exact interval
+        "gain": proportion(fixed, n),
+        "fix_rate": proportion(fixed, len(failed)),
+        "leak_rate": proportion(sum(bool(r["leaked"]) for r in reflected), len(reflected)),
+    }
+    if num_samples:
+        ks = sorted({k for k in (1, 2, 4, 8, 16, 32, 64, num_samples) if k <= num_samples})
+        metrics["pass_at_k"] = {
+            f"pass@{k}": mean_interval([pass_at_k(r["samples_n"], r["samples_correct"], k) for r in rows]) for k in ks
+        }
+    if rows and "difficulty" in rows[0]:
+        per: dict[str, Any] = {}
+        for level in sorted({r["difficulty"] for r in rows}):
+            sub = [r for r in rows if r["difficulty"] == level]
+            per[level] = {
+                "n": len(sub),
+                "first_try": proportion(sum(r["attempt_passed"] for r in sub), len(sub)),
+                "second_try": proportion(sum(r["second_try_passed"] for r in sub), len(sub)),
+            }
+        metrics["per_difficulty"] = per
+    return metrics
+
+
+def evaluate(
+    generator: Generator,
+    config: EvalConfig,
+    output_dir: str | None = None,
+    model_name: str = "model",
+    progress: bool = True,
+    meta: dict | None = None,
+) -> dict[str, Any]:
+    """Evaluate ``generator`` on ``config.task``; resumes from ``output_dir/samples.jsonl`` when it matches."""
+    from tqdm.auto import tqdm
+
+    task = get_task(config.task, **config.task_kwargs)
+    dataset = task.load(split=config.split, n=config.n, seed=config.seed, source=config.source)
+    examples = [dict(ex) for ex in dataset]
+    if not examples:
+        raise EvaluationError(f"the {config.split!r} split of {config.task!r} is empty")
+
+    samples_path = os.path.join(output_dir, "samples.jsonl") if output_dir else None
+    done: dict[str, dict] = {}
+    if output_dir:
+        done = _prepare_output_dir(output_dir, config, model_name)
+    todo = [ex for ex in examples if task.example_id(ex) not in done]
+
+    start = time.time()
+    bar = tqdm(total=len(examples), initial=len(examples) - len(todo), desc=f"eval {task.name}", disable=not progress)
+    new_rows: list[dict] = []
+    episode_config = config.episode_config()
+    for i in range(0, len(todo), config.batch_size):
+        chunk = todo[i : i + config.batch_size]
+        episodes = run_episodes(task, generator, chunk, episode_config)
+        counts = _sample_attempts(task, generator, chunk, config) if config.num_samples else [None] * len(chunk)
+        rows = [_sample_row(task, ep, c, config.num_samples) for ep, c in zip(episodes, counts)]
+        if samples_path:
+            append_jsonl(samples_path, rows)
+        new_rows.extend(rows)
+        bar.update(len(chunk))
+        bar.set_postfix(first=f"{sum(r['attempt_passed'] for r in rows) / len(rows):.2f}")
+    bar.close()
+    elapsed = time.time() - start
+
+    by_id = {**done, **{r["id"]: r for r in new_rows}}
+    rows = [by_id[task.example_id(ex)] for ex in examples]
+    metrics = summarize(rows, config.num_samples)
+    baseline = task.majority_baseline(examples)
+    if baseline is not None:
+        metrics["majority_baseline"] = baseline
+    results = {
+        "model": model_name,
+        "task": task.name,
+        "config": asdict(config),
+        "metrics": metrics,
+        "timing": {"seconds": round(elapsed, 2), "examples_evaluated_now": len(todo), "resumed": len(done)},
+        "versions": _versions(),
+        **(meta or {}),
+    }
+    if output_dir:
+        atomic_write_text(os.path.join(output_dir, "results.md"), format_results_table([results]))
+        atomic_write_json(os.path.join(output_dir, "results.json"), results)
+    return results
+
+
+def _sample_attempts(task: Task, generator: Generator, chunk: list[dict], config: EvalConfig) -> list[int]:
+    """Count passing first attempts among ``num_samples`` sampled ones per example (for pass@k)."""
+    k = config.num_samples
+    params = SamplingParams(config.attempt_max_tokens, config.sample_temperature, config.top_p, seed=config.seed + 1)
+    gens = generator.generate([task.attempt_messages(ex) for ex in chunk for _ in range(k)], params)
+    return [sum(task.verify(ex, gens[j * k + s].text).passed for s in range(k)) for j, ex in enumerate(chunk)]
+
+
+def _prepare_output_dir(output_dir: str, config: EvalConfig, model_name: str) -> dict[str, dict]:
+    """Create ``output_dir`` or check it holds the same evaluation; return the finished samples by id."""
+    os.makedirs(output_dir, exist_ok=True)
+    spec_path = os.path.join(output_dir, "eval_config.json")
+    spec = {"model": model_name, "config": asdict(config)}
+    if os.path.exists(spec_path):
+        with open(spec_path) as f:
+            previous = json.load(f)
+        if previous != json.loads(json.dumps(spec)):
+            raise EvaluationError(
+                f"{output_dir} holds a different evaluation ({previous.get('model')}, {previous.get('config')}); "
+                "use another --output-dir, or delete it to start over"
+            )
+    else:
+        atomic_write_json(spec_path, spec)
+    samples_path = os.path.join(output_dir, "samples.jsonl")
+    if not os.path.exists(samples_path):
+        return {}
+    return {row["id"]: row for row in read_jsonl(samples_path)}
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Tables
+# ----------------------------------------------------------------------------------------------------------------------
+def _pct(m: dict | None) -> str:
+    if not m or m.get("n", 1) == 0:
+        return "–"
+    lo, hi = m["ci"]
+    return f"{100 * m['acc']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
+def format_results_table(results: list[dict]) -> str:
+    """One markdown table, one row per model (accuracy % with 95% CI)."""
+    has_base = any("majority_baseline" in r["metrics"] for r in results)
+    has_k = [k for k in results[0]["metrics"].get("pass_at_k", {})] if results else []
+    head = ["model", "task", "n", "1st try", "2nd try (after reflection)", "gain", "fixed / failed", "leak rate"]
+    head += has_k + (["majority baseline"] if has_base else [])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in results:
+        m = r["metrics"]
+        cells = [
+            str(r["model"]),
+            str(r["task"]),
+            str(m["n"]),
+            _pct(m["first_try"]),
+            _pct(m["second_try"]),
+            f"+{_pct(m['gain'])}",
+            _pct(m["fix_rate"]),
+            _pct(m["leak_rate"]),
+        ]
+        cells += [_pct(m.get("pass_at_k", {}).get(k)) for k in has_k]
+        if has_base:
+            cells.append(f"{100 * m['majority_baseline']:.1f}" if "majority_baseline" in m else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    per = [r for r in results if "per_difficulty" in r["metrics"]]
+    if per:
+        lines += ["", "| model | difficulty | n | 1st try | 2nd try |", "|---|---|---|---|---|"]
+        for r in per:
+            for level, m in r["metrics"]["per_difficulty"].items():
+                lines.append(
+                    f"| {r['model']} | {level} | {m['n']} | {_pct(m['first_try'])} | {_pct(m['second_try'])} |"
+                )
+    return "\n".join(lines) + "\n"
+
+
+def load_results(path: str) -> dict:
+    """``results.json`` from a result directory (or the file itself); unfinished evaluations are an error."""
+    file = os.path.join(path, "results.json") if os.path.isdir(path) else path
+    if not os.path.exists(file):
+        raise EvaluationError(f"{path} has no results.json (an unfinished or missing evaluation)")
+    with open(file) as f:
+        return json.load(f)

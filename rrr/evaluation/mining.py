@@ -1,0 +1,81 @@
+"""Failure mining: the paper's offline failure set (sample up to k attempts per task, keep what the student fails).
+
+The result is a dataset with the task's columns plus ``failed_attempt`` (the first failed attempt, which
+``train_grpo.py`` reflects upon with ``first_attempt_source: column``), ``failed_attempts`` (all of them) and
+``pass_rate`` (passes / k), saved with ``save_to_disk`` — complete or absent.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from rrr.generation.base import Generator, SamplingParams
+from rrr.tasks import Task
+
+RULES = ("any", "majority", "all")
+
+
+@dataclass
+class MiningConfig:
+    """``rule``: keep a task if it failed at least once (``any``), in most samples (``majority``), or always."""
+
+    k: int = 8
+    rule: str = "any"
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_tokens: int = 512
+    batch_size: int = 64
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.rule not in RULES:
+            raise ValueError(f"rule must be one of {RULES}, got {self.rule!r}")
+        if self.k < 1:
+            raise ValueError(f"k must be >= 1, got {self.k}")
+        if self.k > 1 and self.temperature == 0:
+            raise ValueError("k > 1 greedy samples are identical: set a temperature > 0")
+
+
+def keep(passes: int, k: int, rule: str) -> bool:
+    fails = k - passes
+    return {"any": fails >= 1, "majority": fails > k / 2, "all": fails == k}[rule]
+
+
+def mine_failures(task: Task, generator: Generator, examples: list[dict], config: MiningConfig, progress: bool = True):
+    """Returns ``(kept_rows, report)``; the report has the failure rate overall and per difficulty."""
+    from tqdm.auto import tqdm
+
+    params = SamplingParams(config.max_tokens, config.temperature, config.top_p, seed=config.seed)
+    kept, stats = [], defaultdict(lambda: [0, 0])  # difficulty -> [kept, total]
+    bar = tqdm(total=len(examples), desc=f"mining {task.name} (k={config.k})", disable=not progress)
+    for i in range(0, len(examples), config.batch_size):
+        chunk = examples[i : i + config.batch_size]
+        convs = [task.attempt_messages(ex) for ex in chunk for _ in range(config.k)]
+        gens = generator.generate(convs, params)
+        for j, ex in enumerate(chunk):
+            texts = [g.text for g in gens[j * config.k : (j + 1) * config.k]]
+            failed = [t for t in texts if not task.verify(ex, t).passed]
+            level = str(ex.get(task.difficulty_column, "all")) if task.difficulty_column else "all"
+            stats[level][1] += 1
+            if keep(config.k - len(failed), config.k, config.rule):
+                stats[level][0] += 1
+                kept.append(
+                    {
+                        **ex,
+                        "failed_attempt": failed[0],
+                        "failed_attempts": failed,
+                        "pass_rate": 1 - len(failed) / config.k,
+                    }
+                )
+        bar.update(len(chunk))
+    bar.close()
+    total_kept = sum(s[0] for s in stats.values())
+    report = {
+        "n": len(examples),
+        "kept": total_kept,
+        "failure_rate": total_kept / len(examples) if examples else float("nan"),
+        "per_difficulty": {lvl: {"n": t, "kept": k, "failure_rate": k / t} for lvl, (k, t) in sorted(stats.items())},
+        "config": vars(config),
+    }
+    return kept, report

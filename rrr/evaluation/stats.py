@@ -1,0 +1,42 @@
+"""Confidence intervals and pass@k: the numbers beside every accuracy."""
+
+from __future__ import annotations
+
+import math
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval for a binomial proportion (well behaved at 0%, 100% and small n)."""
+    if n <= 0:
+        return (float("nan"), float("nan"))
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def proportion(successes: int, n: int) -> dict:
+    """``{"acc", "ci", "n", "k"}`` for ``successes`` out of ``n``."""
+    lo, hi = wilson_interval(successes, n)
+    return {"acc": successes / n if n else float("nan"), "ci": [lo, hi], "n": n, "k": successes}
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k (Chen et al., 2021): ``1 - C(n-c, k) / C(n, k)`` for n samples with c correct."""
+    if k > n:
+        raise ValueError(f"pass@{k} needs at least {k} samples, got {n}")
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.prod((n - c - i) / (n - i) for i in range(k))
+
+
+def mean_interval(values: list[float], z: float = 1.959964) -> dict:
+    """Mean with a normal-approximation 95% interval (for per-example estimates such as pass@k)."""
+    n = len(values)
+    if n == 0:
+        return {"acc": float("nan"), "ci": [float("nan"), float("nan")], "n": 0}
+    mean = sum(values) / n
+    var = sum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
+    half = z * math.sqrt(var / n)
+    return {"acc": mean, "ci": [max(0.0, mean - half), min(1.0, mean + half)], "n": n}
