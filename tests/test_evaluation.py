@@ -9,6 +9,8 @@ import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -125,7 +127,7 @@ def test_bad_input_is_one_clear_error(tiny, tmp_path, capsys, argv, message):
 class CountdownServer(BaseHTTPRequestHandler):
     """Answers wrong on the first attempt and right (via the task's solver) once a reflection is in context."""
 
-    requests: list[dict] = []
+    requests: ClassVar[list[dict]] = []
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -174,7 +176,7 @@ def test_openai_backend_first_try_vs_second_try(countdown_server, tmp_path, monk
     assert all(
         r["auth"] == "Bearer sk-test-123" and r["path"] == "/v1/chat/completions" for r in CountdownServer.requests
     )
-    assert "sk-test-123" not in open(tmp_path / "e" / "results.json").read()
+    assert "sk-test-123" not in (tmp_path / "e" / "results.json").read_text()
     assert load_results(str(tmp_path / "e"))["model"] == "model"
 
 
@@ -190,7 +192,7 @@ def test_mined_failures_train_with_column_first_attempts(tiny, tmp_path):
     out = str(tmp_path / "failures")
     argv = ["--model", tiny, "--task", "scheduling", "--n", "12", "--k", "2", "--max-tokens", "8", "--no-progress"]
     assert mine.main([*argv, "--source", "generated", "--output-dir", out]) == 0
-    report = json.load(open(os.path.join(out, "mining_report.json")))
+    report = json.loads(Path(out, "mining_report.json").read_text())
     assert report["kept"] == 12 and set(report["per_difficulty"]) == {"easy", "medium", "hard"}
 
     from trl import ModelConfig
