@@ -1,0 +1,58 @@
+"""The TRL internals rrr relies on (all used from rrr/training/trl_adapter.py). Fails loudly on a TRL upgrade."""
+
+import importlib.metadata as md
+import inspect
+
+import trl
+from trl import GRPOConfig, GRPOTrainer
+
+
+def test_pinned_stack():
+    assert trl.__version__ == "1.16.0"
+    assert md.version("transformers") == "5.17.0"
+    assert md.version("torch").startswith("2.13.0")
+
+
+def test_rollout_func_and_private_hooks_exist():
+    params = inspect.signature(GRPOTrainer.__init__).parameters
+    assert "rollout_func" in params and "peft_config" in params
+    # wrapped by RRRGRPOTrainer to expose the batch rows and to read the advantages
+    assert "inputs" in inspect.signature(GRPOTrainer._generate_and_score_completions).parameters
+    source = inspect.getsource(GRPOTrainer._generate_and_score_completions)
+    assert "self.rollout_func(prompts, self)" in inspect.getsource(GRPOTrainer) or "rollout_func" in source
+    assert '"advantages"' in source
+
+
+def test_generation_seams():
+    from trl.generation.vllm_generation import VLLMGeneration
+    from trl.models import unwrap_model_for_generation
+
+    gen_params = inspect.signature(VLLMGeneration.generate).parameters
+    assert list(gen_params)[1:4] == ["prompts", "images", "num_generations"]
+    unwrap_params = inspect.signature(unwrap_model_for_generation).parameters
+    assert {"gather_deepspeed3_params", "generation_kwargs", "gradient_checkpointing_kwargs"} <= set(unwrap_params)
+
+
+def test_env_mask_is_the_tool_mask():
+    source = inspect.getsource(GRPOTrainer)
+    assert '"env_mask"' in source and "tool_mask" in source
+
+
+def test_config_fields_rrr_reads():
+    fields = GRPOConfig.__dataclass_fields__
+    for name in (
+        "num_generations",
+        "max_completion_length",
+        "temperature",
+        "top_p",
+        "top_k",
+        "use_vllm",
+        "vllm_mode",
+        "vllm_enable_sleep_mode",
+        "steps_per_generation",
+        "generation_batch_size",
+        "ds3_gather_for_generation",
+        "chat_template_kwargs",
+        "log_completions",
+    ):
+        assert name in fields, name
