@@ -1,0 +1,527 @@
+"""Benchmark what RRR's three-phase rollout costs next to plain GRPO generation, on the tiny offline model.
+
+An RRR step samples three phases per task: the first attempt, G reflections on the failed attempt, and one greedy
+retry per reflection. The phases cannot share one ``generate`` call: a reflection is only requested once the
+attempt's verdict is known (and conditions on the attempt's text), and a retry conditions on its reflection. So a
+step makes three batched calls over growing contexts where plain GRPO makes one. This script measures what that
+split costs, on the Countdown task with generated data:
+
+1. **Rollout throughput** — generated tokens per second of one RRR rollout (``run_episodes`` with ``HFGenerator``:
+   ``tasks`` first attempts at T=1, G reflections per failed attempt at T=1, one greedy retry per reflection; every
+   token of all three phases counted) versus one plain batched ``hf_generate_ids`` call over the GRPO batch
+   (``tasks x G`` rows: each attempt prompt G times, T=1) with ``max_new_tokens`` = RRR tokens / rows. Same model,
+   same generation batch size (``--gen-batch-size``). By default both sides ignore end-of-turn (every row runs to
+   its budget), so both generate exactly the same number of tokens and the ratio isolates the structure: three
+   calls instead of one, a first phase with only ``tasks`` rows, and longer contexts in phases 2 and 3 (the failed
+   attempt, then also the reflection, sit in the prompt). ``--respect-eos`` lets RRR stop at end-of-turn as in
+   training (the plain call still generates as many tokens as RRR did, rounded up to whole rows). One untimed
+   warm-up pair comes first; the rate is total tokens / total seconds over ``--repeats`` timed pairs.
+2. **Training step** — wall time of one ``RRRGRPOTrainer`` step (``build_trainer``, online first attempts) versus
+   one plain ``trl.GRPOTrainer`` step (the Countdown verifier as its reward) with the same model size, batch size
+   (``tasks x G``), ``num_generations`` (G) and optimizer settings. RRR runs first, exactly as in training (phases
+   stop at end-of-turn); its generated tokens per step are counted, and the plain step is then made to generate the
+   same number (``max_completion_length`` = ``min_new_tokens`` = RRR tokens per step / rows). Both run ``--steps``
+   steps on the CPU (``use_cpu``, fp32, no gradient checkpointing); the first is warm-up and skipped, the others are
+   timed between consecutive ``on_step_end`` callbacks (generation, reward, loss, backward, optimizer step). The
+   ratio ``RRR / plain`` of mean s/step is the per-step cost of three dependent phases at an equal token count,
+   including RRR's longer training sequences (its GRPO prompt holds the task, the failed attempt and the reflection
+   request); the median is reported too because a shared machine produces outliers.
+
+A random tiny model fails every Countdown attempt, so every RRR task is reflected upon (G reflections + G retries
+per task, nothing skipped): the heavy case, and the realistic one early in training. A policy that solves some
+tasks at the first attempt skips their reflections and retries and costs less. With ``--respect-eos`` (and in the
+training step) rows of a batch that stop early keep the batch's decode loop running until its longest row ends,
+which costs time without adding tokens; the plain side never stops early, so the RRR / plain ratio there is a
+conservative (plain-favouring) figure.
+
+Threads: ``--threads`` (default 1) sets torch's intra-op threads for the run. Tiny models gain nothing from more,
+and on cores shared with other jobs multi-threaded kernels oversubscribe them and run several times slower and far
+noisier; pass ``--threads 0`` for torch's default (one per core) on a dedicated machine.
+
+RRR's tokens in a training step are counted by wrapping ``hf_generate_ids`` as ``rrr.training.trl_adapter`` calls
+it, for the duration of that run only; plain GRPO's come from TRL's logged ``completions/mean_length``.
+
+    python scripts/bench_rollout.py                          # hidden 128, 4 layers, 5 steps: ~40 s on 2 CPUs
+    python scripts/bench_rollout.py --model runs/tiny --json runs/bench_rollout.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from typing import Any
+
+os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+TASK = "countdown"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Model
+# ----------------------------------------------------------------------------------------------------------------
+def load_model(args):
+    """``(model, tokenizer)``: a fresh tiny model (``--hidden-size``/``--num-layers``) or ``--model`` from disk."""
+    from rrr.models import build_tiny_model, build_tiny_tokenizer, load_tokenizer
+
+    if args.model:
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        tokenizer = load_tokenizer(args.model)
+        model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32)
+    else:
+        tokenizer = build_tiny_tokenizer()
+        model = build_tiny_model(tokenizer, hidden_size=args.hidden_size, num_layers=args.num_layers, seed=args.seed)
+    return model, tokenizer
+
+
+def model_description(args, model) -> str:
+    params = sum(p.numel() for p in model.parameters())
+    where = args.model or f"tiny (hidden {args.hidden_size}, {args.num_layers} layers)"
+    return f"{where}, {params / 1e6:.2f}M parameters"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 1. Rollout throughput
+# ----------------------------------------------------------------------------------------------------------------
+def episode_config(args):
+    from rrr.episode import EpisodeConfig
+    from rrr.generation import SamplingParams
+
+    return EpisodeConfig(
+        attempt=SamplingParams(args.attempt_tokens, temperature=1.0),
+        reflection=SamplingParams(args.reflection_tokens, temperature=1.0),
+        retry=SamplingParams(args.retry_tokens, temperature=0.0),
+        reflections_per_failure=args.group,
+    )
+
+
+def _never_stop(model) -> set[int]:
+    """An end-of-turn id that no model output can be (the vocabulary size): rows run to their token budget."""
+    return {int(model.get_output_embeddings().weight.shape[0])}
+
+
+def _rrr_rollout(task, generator, examples, config) -> dict[str, Any]:
+    from rrr.episode import run_episodes
+
+    start = time.perf_counter()
+    episodes = run_episodes(task, generator, examples, config)
+    seconds = time.perf_counter() - start
+    attempt = sum(a.generation.num_tokens for ep in episodes for a in ep.attempts if a.generation is not None)
+    reflection = sum(o.reflection.num_tokens for ep in episodes for o in ep.reflections)
+    retry = sum(g.num_tokens for ep in episodes for o in ep.reflections for g in o.retries)
+    return {
+        "seconds": seconds,
+        "tokens": attempt + reflection + retry,
+        "phase_tokens": {"attempt": attempt, "reflection": reflection, "retry": retry},
+        "reflected_tasks": sum(not ep.solved_without_reflection for ep in episodes),
+    }
+
+
+def _plain_generate(model, tokenizer, prompts, max_new_tokens: int, batch_size: int) -> dict[str, Any]:
+    from rrr.generation import SamplingParams
+    from rrr.generation.hf import hf_generate_ids
+
+    params = SamplingParams(max_new_tokens, temperature=1.0)
+    start = time.perf_counter()
+    outputs = hf_generate_ids(model, tokenizer, prompts, params, batch_size, eos_ids=_never_stop(model))
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "tokens": sum(len(ids) for ids, _ in outputs)}
+
+
+def measure_rollout(args) -> dict[str, Any]:
+    """RRR rollout vs. one plain batched generation of about the same number of tokens (warm-up, then repeats)."""
+    import torch
+
+    from rrr.generation import HFGenerator
+    from rrr.generation.hf import render_chat
+    from rrr.tasks import get_task
+
+    task = get_task(TASK)
+    model, tokenizer = load_model(args)
+    model.eval()
+    examples = task.generate(args.tasks * (args.repeats + 1), seed=args.seed, split="train")
+    generator = HFGenerator(model, tokenizer, batch_size=args.gen_batch_size)
+    if not args.respect_eos:
+        generator.eos_ids = _never_stop(model)
+    config = episode_config(args)
+    rows = args.tasks * args.group
+
+    def batch(i: int) -> list[dict]:
+        return examples[i * args.tasks : (i + 1) * args.tasks]
+
+    def plain_prompts(i: int) -> list[list[int]]:
+        return [render_chat(tokenizer, task.attempt_messages(ex)) for ex in batch(i) for _ in range(args.group)]
+
+    torch.manual_seed(args.seed)
+    warm = _rrr_rollout(task, generator, batch(0), config)  # warm-up: first calls allocate and dispatch slowly
+    _plain_generate(model, tokenizer, plain_prompts(0), max(1, warm["tokens"] // rows), args.gen_batch_size)
+    rrr_runs, plain_runs = [], []
+    for i in range(1, args.repeats + 1):
+        torch.manual_seed(args.seed + i)
+        rrr = _rrr_rollout(task, generator, batch(i), config)
+        budget = max(1, math.ceil(rrr["tokens"] / rows))
+        torch.manual_seed(args.seed + i)
+        plain = _plain_generate(model, tokenizer, plain_prompts(i), budget, args.gen_batch_size)
+        plain["max_new_tokens"] = budget
+        rrr_runs.append(rrr)
+        plain_runs.append(plain)
+
+    def rate(runs):
+        return sum(r["tokens"] for r in runs) / sum(r["seconds"] for r in runs)
+
+    rrr_rate, plain_rate = rate(rrr_runs), rate(plain_runs)
+    return {
+        "model": model_description(args, model),
+        "rows_plain": rows,
+        "rows_rrr": {"attempt": args.tasks, "reflection": rows, "retry": rows},
+        "repeats": args.repeats,
+        "respect_eos": args.respect_eos,
+        "rrr": {
+            "tokens_per_s": rrr_rate,
+            "tokens_per_rollout": statistics.mean(r["tokens"] for r in rrr_runs),
+            "seconds_per_rollout": statistics.mean(r["seconds"] for r in rrr_runs),
+            "phase_tokens_per_rollout": {
+                phase: statistics.mean(r["phase_tokens"][phase] for r in rrr_runs)
+                for phase in ("attempt", "reflection", "retry")
+            },
+            "reflected_tasks_frac": sum(r["reflected_tasks"] for r in rrr_runs) / (args.tasks * args.repeats),
+            "generate_calls": 3,
+        },
+        "plain": {
+            "tokens_per_s": plain_rate,
+            "tokens_per_rollout": statistics.mean(r["tokens"] for r in plain_runs),
+            "seconds_per_rollout": statistics.mean(r["seconds"] for r in plain_runs),
+            "max_new_tokens": [r["max_new_tokens"] for r in plain_runs],
+            "generate_calls": 1,
+        },
+        "ratio_tokens_per_s": rrr_rate / plain_rate,
+    }
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 2. Training step
+# ----------------------------------------------------------------------------------------------------------------
+def _common_args(args, output_dir: str) -> dict[str, Any]:
+    return dict(
+        output_dir=output_dir,
+        num_generations=args.group,
+        per_device_train_batch_size=args.tasks * args.group,
+        max_steps=args.steps,
+        learning_rate=1e-4,
+        lr_scheduler_type="constant",
+        temperature=1.0,
+        use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
+        logging_steps=1,
+        report_to="none",
+        save_strategy="no",
+        disable_tqdm=True,
+        log_level="warning",
+        seed=args.seed,
+    )
+
+
+def _step_timer():
+    from transformers import TrainerCallback
+
+    class StepTimer(TrainerCallback):
+        """Wall-clock time at every optimizer step's end (and at train begin)."""
+
+        def __init__(self) -> None:
+            self.marks: list[float] = []
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.marks = [time.perf_counter()]
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.marks.append(time.perf_counter())
+
+    return StepTimer()
+
+
+def _run_timed(trainer) -> dict[str, Any]:
+    """Train quietly (no per-step log printing) and time every step; the first is warm-up."""
+    from transformers.trainer_callback import PrinterCallback
+
+    timer = _step_timer()
+    trainer.remove_callback(PrinterCallback)
+    trainer.add_callback(timer)
+    trainer.train()
+    steps = [b - a for a, b in zip(timer.marks, timer.marks[1:])]
+    timed = steps[1:]
+    return {
+        "step_seconds": steps,
+        "s_per_step": statistics.mean(timed) if timed else float("nan"),
+        "s_per_step_median": statistics.median(timed) if timed else float("nan"),
+        "timed_steps": len(timed),
+    }
+
+
+def _logged(trainer, metric: str) -> list[float]:
+    """Per-step values of a logged metric, warm-up step dropped."""
+    values = [h[metric] for h in trainer.state.log_history if metric in h]
+    return values[1:] or values
+
+
+@contextlib.contextmanager
+def count_trainer_tokens() -> Iterator[list[int]]:
+    """Count the tokens the RRR trainer's generator returns (per ``hf_generate_ids`` call), then restore it."""
+    from rrr.training import trl_adapter
+
+    counts: list[int] = []
+    original = trl_adapter.hf_generate_ids
+
+    def counting(*a, **kw):
+        outputs = original(*a, **kw)
+        counts.append(sum(len(ids) for ids, _ in outputs))
+        return outputs
+
+    trl_adapter.hf_generate_ids = counting
+    try:
+        yield counts
+    finally:
+        trl_adapter.hf_generate_ids = original
+
+
+def measure_rrr_step(args, workdir: str) -> dict[str, Any]:
+    from trl import ModelConfig
+
+    from rrr.training import RRRConfig, build_trainer
+
+    config = RRRConfig(
+        **_common_args(args, os.path.join(workdir, "rrr")),
+        task=TASK,
+        dataset_source="generated",
+        dataset_size=max(64, args.tasks * args.steps),
+        dataset_seed=args.seed,
+        first_attempt_source="online",
+        attempt_max_tokens=args.attempt_tokens,
+        attempt_temperature=1.0,
+        max_completion_length=args.reflection_tokens,
+        retry_max_tokens=args.retry_tokens,
+        retry_temperature=0.0,
+        # the random model fails every retry: "keep" trains on every reflection instead of masking all groups out
+        no_signal_groups="keep",
+        log_episodes=False,
+    )
+    model, tokenizer = load_model(args)
+    trainer, _ = build_trainer(config, ModelConfig(), model=model, tokenizer=tokenizer)
+    with count_trainer_tokens() as counts:
+        stats = _run_timed(trainer)
+    if len(counts) != 3 * args.steps:
+        raise RuntimeError(f"expected 3 generate calls per RRR step, counted {len(counts)} in {args.steps} steps")
+    per_step = [sum(counts[i : i + 3]) for i in range(0, len(counts), 3)]
+    stats["tokens_per_step"] = statistics.mean(per_step[1:])
+    stats["rollout_s_per_step"] = statistics.mean(_logged(trainer, "rrr/rollout_seconds"))
+    stats["generate_calls_per_step"] = 3
+    return stats
+
+
+def measure_plain_step(args, workdir: str, max_completion_length: int) -> dict[str, Any]:
+    from trl import GRPOConfig, GRPOTrainer
+
+    from rrr.tasks import get_task
+
+    task = get_task(TASK)
+    dataset = task.load(split="train", n=max(64, args.tasks * args.steps), seed=args.seed, source="generated")
+    dataset = dataset.map(lambda ex: {"prompt": task.attempt_messages(dict(ex))})
+
+    def countdown_reward(completions, nums, target, **kwargs) -> list[float]:
+        texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
+        return [float(task.verify({"nums": n, "target": t}, x).passed) for x, n, t in zip(texts, nums, target)]
+
+    config = GRPOConfig(
+        **_common_args(args, os.path.join(workdir, "plain")),
+        max_completion_length=max_completion_length,
+        generation_kwargs={"min_new_tokens": max_completion_length},  # every row generates exactly the budget
+    )
+    model, tokenizer = load_model(args)
+    trainer = GRPOTrainer(
+        model=model, reward_funcs=[countdown_reward], args=config, train_dataset=dataset, processing_class=tokenizer
+    )
+    stats = _run_timed(trainer)
+    stats["tokens_per_step"] = args.tasks * args.group * statistics.mean(_logged(trainer, "completions/mean_length"))
+    stats["max_completion_length"] = max_completion_length
+    stats["generate_calls_per_step"] = 1
+    return stats
+
+
+def measure_training(args) -> dict[str, Any]:
+    """One RRR step vs. one plain GRPO step generating about as many tokens (first step of each skipped)."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    rows = args.tasks * args.group
+    with tempfile.TemporaryDirectory(prefix="bench_rollout.") as workdir:
+        rrr = measure_rrr_step(args, workdir)
+        # what RRR actually generated per step (its T=1 phases may stop early), spread over the plain step's rows
+        plain = measure_plain_step(args, workdir, max(1, round(rrr["tokens_per_step"] / rows)))
+    return {
+        "rrr": rrr,
+        "plain": plain,
+        "ratio_s_per_step": rrr["s_per_step"] / plain["s_per_step"],
+        "ratio_s_per_step_median": rrr["s_per_step_median"] / plain["s_per_step_median"],
+    }
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Report
+# ----------------------------------------------------------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    import torch
+
+    return {
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+    }
+
+
+def format_table(rollout: dict[str, Any], training: dict[str, Any], host: dict[str, Any]) -> str:
+    """The two comparisons side by side, then the machine."""
+    r, t = rollout, training
+    eos = "RRR stops at end-of-turn" if r["respect_eos"] else "end-of-turn ignored"
+    rows = [
+        (
+            f"rollout throughput, generated tokens/s ({eos})",
+            f"{r['rrr']['tokens_per_s']:,.0f}",
+            f"{r['plain']['tokens_per_s']:,.0f}",
+            f"{r['ratio_tokens_per_s']:.2f}",
+        ),
+        (
+            "tokens per rollout",
+            f"{r['rrr']['tokens_per_rollout']:,.0f}",
+            f"{r['plain']['tokens_per_rollout']:,.0f}",
+            f"{r['rrr']['tokens_per_rollout'] / r['plain']['tokens_per_rollout']:.2f}",
+        ),
+        (
+            f"training step, s/step (mean of {t['rrr']['timed_steps']})",
+            f"{t['rrr']['s_per_step']:.3f}",
+            f"{t['plain']['s_per_step']:.3f}",
+            f"{t['ratio_s_per_step']:.2f}",
+        ),
+        (
+            "training step, s/step (median)",
+            f"{t['rrr']['s_per_step_median']:.3f}",
+            f"{t['plain']['s_per_step_median']:.3f}",
+            f"{t['ratio_s_per_step_median']:.2f}",
+        ),
+        (
+            "of which the RRR rollout, s/step (mean)",
+            f"{t['rrr']['rollout_s_per_step']:.3f}",
+            "",
+            "",
+        ),
+        (
+            "tokens generated per training step",
+            f"{t['rrr']['tokens_per_step']:,.0f}",
+            f"{t['plain']['tokens_per_step']:,.0f}",
+            f"{t['rrr']['tokens_per_step'] / t['plain']['tokens_per_step']:.2f}",
+        ),
+        ("generate calls per rollout / step", "3", "1", ""),
+    ]
+    lines = ["| measurement | RRR (3 phases) | plain GRPO (1 call) | RRR / plain |", "|---|---:|---:|---:|"]
+    lines += [f"| {' | '.join(row)} |" for row in rows]
+    lines += [
+        "",
+        "| machine | |",
+        "|---|---|",
+        f"| processor | {host['processor']} |",
+        f"| os.cpu_count() | {host['cpu_count']} |",
+        f"| torch | {host['torch']} ({host['torch_threads']} threads) |",
+        f"| model | {r['model']} |",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", metavar="PATH", help="local model directory (default: a tiny model in memory)")
+    parser.add_argument("--hidden-size", type=int, default=128, help="tiny model hidden size")
+    parser.add_argument("--num-layers", type=int, default=4, help="tiny model layers")
+    parser.add_argument("--tasks", type=int, default=2, help="tasks (GRPO groups) per batch")
+    parser.add_argument("--group", type=int, default=4, help="G: reflections per failed task = num_generations")
+    parser.add_argument("--attempt-tokens", type=int, default=32, help="first-attempt token budget")
+    parser.add_argument("--reflection-tokens", type=int, default=32, help="reflection token budget")
+    parser.add_argument("--retry-tokens", type=int, default=32, help="retry token budget")
+    parser.add_argument(
+        "--respect-eos", action="store_true", help="rollout comparison: let RRR's phases stop at end-of-turn"
+    )
+    parser.add_argument("--gen-batch-size", type=int, default=64, help="rows per generate chunk (both sides)")
+    parser.add_argument("--repeats", type=int, default=2, help="timed rollouts after one warm-up rollout")
+    parser.add_argument("--steps", type=int, default=5, help="training steps per trainer (the first is warm-up)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads during the run (0: torch's default, one per core); restored afterwards",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", metavar="PATH", help="also write every number to this JSON file (atomically)")
+    args = parser.parse_args(argv)
+    positive = ("tasks", "group", "attempt_tokens", "reflection_tokens", "retry_tokens", "gen_batch_size", "repeats")
+    if any(getattr(args, name) < 1 for name in positive) or args.steps < 2:
+        parser.error("sizes, budgets and --repeats must be >= 1, and --steps >= 2 (the first step is warm-up)")
+    if args.model and not os.path.isdir(args.model):
+        parser.error(f"--model {args.model!r} is not a local directory")
+    if args.threads < 0:
+        parser.error("--threads must be >= 0")
+    import torch
+
+    saved_threads = torch.get_num_threads()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        return run(args)
+    finally:
+        torch.set_num_threads(saved_threads)
+
+
+def run(args) -> int:
+    host = machine()
+    print(
+        f"rollout benchmark on {TASK} (generated data): {args.tasks} tasks x G={args.group} per batch, budgets "
+        f"attempt {args.attempt_tokens} / reflection {args.reflection_tokens} / retry {args.retry_tokens} tokens, "
+        f"{args.steps} training steps per trainer (first = warm-up)",
+        flush=True,
+    )
+    start = time.perf_counter()
+    rollout = measure_rollout(args)
+    print(f"rollouts done ({time.perf_counter() - start:.1f} s); training steps...", flush=True)
+    training = measure_training(args)
+    print(f"\n{format_table(rollout, training, host)}\n")
+    print(
+        f"RRR reflected on {rollout['rrr']['reflected_tasks_frac']:.0%} of its tasks (a random model fails every "
+        f"Countdown attempt, so each task costs 1 attempt + G reflections + G retries: the heavy case). Plain rollout: "
+        f"{rollout['rows_plain']} rows, max_new_tokens {rollout['plain']['max_new_tokens']}; plain step: "
+        f"max_completion_length = min_new_tokens = {training['plain']['max_completion_length']}. "
+        "tokens/s ratio < 1 and s/step ratio > 1 are the cost of three dependent generate calls.",
+    )
+    print(f"total {time.perf_counter() - start:.1f} s", flush=True)
+    if args.json:
+        from rrr.utils.io import atomic_write_json
+
+        settings = {k: v for k, v in vars(args).items() if k != "json"}
+        atomic_write_json(
+            args.json,
+            {"task": TASK, "settings": settings, "machine": host, "rollout": rollout, "training_step": training},
+        )
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
