@@ -75,3 +75,15 @@ def test_config_rejects_impossible_settings():
         EpisodeConfig(reflections_per_failure=0)
     with pytest.raises(ValueError):
         SamplingParams(0)
+
+
+def test_trained_tiny_model_keeps_its_tokenizer(tmp_path):
+    """Saved by a trainer (no marker file), the char-level tokenizer must still round-trip spaces and newlines."""
+    from rrr.models import load_tokenizer
+
+    tok = build_tiny_tokenizer()
+    build_tiny_model(tok).save_pretrained(str(tmp_path))  # config.json says qwen2, as after training
+    tok.save_pretrained(str(tmp_path))
+    loaded = load_tokenizer(str(tmp_path))
+    text = "peak: 2\n<answer>YES</answer> ok"
+    assert loaded.decode(loaded(text)["input_ids"]) == text

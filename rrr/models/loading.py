@@ -28,6 +28,24 @@ def _check_exists(name: str, what: str) -> None:
             raise ModelLoadError(f"{what} directory {name!r} does not exist")
 
 
+def _is_plain_fast_tokenizer(path: str) -> bool:
+    """A tokenizer saved without a model-specific class (the tiny one, or any built from ``tokenizers`` directly).
+
+    ``AutoTokenizer`` would pick the class from the *model's* config and silently replace its pre-tokenizer; such
+    tokenizers must be loaded as the plain fast tokenizer they were saved as.
+    """
+    import json
+
+    if os.path.exists(os.path.join(path, MARKER)):
+        return True
+    config = os.path.join(path, "tokenizer_config.json")
+    if not os.path.exists(config):
+        return False
+    with open(config) as f:
+        cls = json.load(f).get("tokenizer_class")
+    return cls in ("TokenizersBackend", "PreTrainedTokenizerFast")
+
+
 def load_tokenizer(name_or_path: str, revision: str | None = None):
     """Tokenizer for ``name_or_path``; the tiny tokenizer is recognised by its marker file."""
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
@@ -35,7 +53,7 @@ def load_tokenizer(name_or_path: str, revision: str | None = None):
     _check_exists(name_or_path, "tokenizer")
     path = os.path.expanduser(name_or_path)
     try:
-        if os.path.exists(os.path.join(path, MARKER)):
+        if _is_plain_fast_tokenizer(path):
             tokenizer = PreTrainedTokenizerFast.from_pretrained(path)
         else:
             tokenizer = AutoTokenizer.from_pretrained(name_or_path, revision=revision)
