@@ -107,7 +107,7 @@ def credit_setup(tmp_path):
 
 
 def test_only_reflection_tokens_are_trained(credit_setup):
-    trainer, tok, inputs, records = credit_setup
+    _, tok, inputs, records = credit_setup
     mask = inputs["completion_mask"] * inputs.get("tool_mask", torch.ones_like(inputs["completion_mask"]))
     for i, rec in enumerate(records):
         trained = inputs["completion_ids"][i][mask[i].bool()].tolist()
@@ -133,22 +133,41 @@ def test_loss_gives_no_credit_to_first_attempt_or_prompt(credit_setup):
     assert torch.all(predicts_completion[~mask.bool()] == 0), "a padded/masked completion position got credit"
 
 
-def test_gradient_changes_with_reflection_not_with_retry(credit_setup):
-    trainer, tok, inputs, records = credit_setup
+def test_gradient_changes_with_reflection_not_with_retry(credit_setup, monkeypatch):
+    from rrr.generation.base import Generation
+    from rrr.training import trl_adapter
+
+    trainer, tok, inputs, _ = credit_setup
     _, g0 = _loss_and_grads(trainer, inputs)
-    # a retry that reads differently leaves the batch (and so the gradient) untouched: retries are never trained
-    records_alt = [dict(r, retries=["something else entirely"]) for r in records]
-    assert records_alt != records
-    _, g_same = _loss_and_grads(trainer, inputs)
-    assert torch.equal(g0, g_same)
+
+    # the same step again, with the same sampled reflections but every retry rewritten: the batch is identical
+    original = trl_adapter.TrainerGenerator.generate
+
+    def other_retries(self, conversations, params):
+        gens = original(self, conversations, params)
+        if conversations and conversations[0][-1]["content"] == KeyTask.retry_instruction:
+            ids = tok("zzz totally different retry", add_special_tokens=False)["input_ids"]
+            gens = [
+                Generation(text="zzz totally different retry", token_ids=ids, prompt_ids=g.prompt_ids) for g in gens
+            ]
+        return gens
+
+    monkeypatch.setattr(trl_adapter.TrainerGenerator, "generate", other_retries)
+    torch.manual_seed(0)
+    rows = _training_batch(trainer)
+    again = trainer._generate_and_score_completions(rows)
+    assert all(r["retries"] == ["zzz totally different retry"] for r in trainer._rrr_last_records_for_tests)
+    for key in ("prompt_ids", "prompt_mask", "completion_ids", "completion_mask"):
+        assert torch.equal(again[key], inputs[key]), key
+    again["advantages"] = inputs["advantages"]
+    _, g_retry = _loss_and_grads(trainer, again)
+    assert torch.equal(g0, g_retry)
+
     # a different reflection token changes it
     changed = dict(inputs)
     ids = inputs["completion_ids"].clone()
-    ids[0, 0] = (
-        tok.convert_tokens_to_ids("q")
-        if ids[0, 0] != tok.convert_tokens_to_ids("q")
-        else tok.convert_tokens_to_ids("r")
-    )
+    q, r = tok.convert_tokens_to_ids("q"), tok.convert_tokens_to_ids("r")
+    ids[0, 0] = q if ids[0, 0] != q else r
     changed["completion_ids"] = ids
     _, g1 = _loss_and_grads(trainer, changed)
     assert (g1 - g0).norm() / g0.norm() > 1e-3
@@ -245,3 +264,32 @@ def test_unknown_task_lists_known_ones(tmp_path):
     tok = build_tiny_tokenizer()
     with pytest.raises(ValueError, match="countdown"):
         build_trainer(key_args(tmp_path, task="nope"), ModelConfig(), model=build_tiny_model(tok), tokenizer=tok)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Several processes
+# ------------------------------------------------------------------------------------------------------------------
+def test_two_processes_keep_groups_whole(tmp_path):
+    """DDP on CPU (gloo): every GRPO group lives on one process, and metrics are reduced across processes."""
+    import subprocess
+    import sys
+    from collections import Counter
+
+    model_dir = save_tiny_model(str(tmp_path / "tiny"))
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "scripts/train_grpo.py"]
+    cmd += ["--config", "recipes/smoke/rrr/config_countdown.yaml", "--model_name_or_path", model_dir]
+    cmd += ["--output_dir", str(out), "--max_steps", "2", "--save_strategy", "no", "--no_signal_groups", "keep"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    group = 4  # num_generations in the smoke recipe
+    ids_by_rank = []
+    for name in ("episodes.jsonl", "episodes.rank1.jsonl"):
+        rows = read_jsonl(str(out / name))
+        counts = Counter((r["step"], r["task_id"]) for r in rows)
+        assert counts and all(c % group == 0 for c in counts.values()), counts
+        ids_by_rank.append({key for key in counts})
+    assert not ids_by_rank[0] & ids_by_rank[1], "the two processes reflected on the same task in the same step"
+    summary = json.loads((out / "run_summary.json").read_text())
+    assert summary["global_step"] == 2 and "rrr/retry_success" in summary["last_log"]
