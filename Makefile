@@ -52,8 +52,9 @@ style: install  ## Auto-format and fix what ruff can.
 tiny-model: install  ## Build the tiny local model + tokenizer used by smoke recipes (nothing downloaded).
 	$(BIN)/python scripts/build_tiny_model.py --output-dir runs/tiny-model
 
-train: tiny-model  ## RRR GRPO with CONFIG (default: the offline CPU smoke recipe).
-	$(BIN)/accelerate launch --config_file recipes/accelerate_configs/cpu.yaml scripts/train_grpo.py --config $(CONFIG)
+train: tiny-model  ## RRR GRPO with CONFIG (default: the offline CPU smoke recipe; re-running resumes).
+	$(if $(findstring recipes/smoke,$(CONFIG)),OMP_NUM_THREADS=1,) $(BIN)/accelerate launch \
+		--config_file recipes/accelerate_configs/cpu.yaml scripts/train_grpo.py --config $(CONFIG)
 
 eval: install  ## Evaluate MODEL (one or several, space-separated) on TASK: 1st vs 2nd try. N, SOURCE, OUTPUT_DIR, EVAL_ARGS.
 	@if [ "$(MODEL)" = "runs/tiny-model" ] && [ ! -d runs/tiny-model ]; then $(MAKE) --no-print-directory tiny-model; fi
