@@ -192,6 +192,7 @@ def test_rrr_lifts_retry_success_from_chance_to_majority(tmp_path):
     episodes = read_jsonl(os.path.join(args.output_dir, "episodes.jsonl"))
     assert {"reflection", "retries", "retry_passed", "reward", "advantage", "first_attempt"} <= set(episodes[0])
     assert summary["global_step"] == 60
+    assert summary["generated_tokens"] > 0
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -293,3 +294,44 @@ def test_two_processes_keep_groups_whole(tmp_path):
     assert not ids_by_rank[0] & ids_by_rank[1], "the two processes reflected on the same task in the same step"
     summary = json.loads((out / "run_summary.json").read_text())
     assert summary["global_step"] == 2 and "rrr/retry_success" in summary["last_log"]
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Outcome GRPO (the ablation baseline)
+# ------------------------------------------------------------------------------------------------------------------
+def test_outcome_reward_is_the_verifier():
+    from rrr.tasks import get_task
+    from rrr.training.outcome import make_outcome_reward
+
+    task = get_task("scheduling")
+    ex = task.generate(2, seed=0)
+    good = [{"role": "assistant", "content": task.reference_answer(ex[0])}]
+    bad = [{"role": "assistant", "content": "<answer>MAYBE</answer>"}]
+    columns = {k: [ex[0][k], ex[0][k]] for k in ex[0]}
+    assert make_outcome_reward(task)(prompts=[None, None], completions=[good, bad], **columns) == [1.0, 0.0]
+    assert make_outcome_reward(task).__name__ == "outcome_reward"
+
+
+def test_outcome_grpo_stops_at_the_token_budget(tmp_path):
+    from rrr.training.outcome import train_outcome
+
+    model_dir = save_tiny_model(str(tmp_path / "tiny"))
+    args = RRRConfig(
+        output_dir=str(tmp_path / "outcome"),
+        task="scheduling",
+        dataset_source="generated",
+        dataset_size=32,
+        max_completion_length=8,
+        num_generations=4,
+        per_device_train_batch_size=8,
+        max_steps=50,
+        use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
+        report_to="none",
+        save_strategy="no",
+        disable_tqdm=True,
+    )
+    summary = train_outcome(args, ModelConfig(model_name_or_path=model_dir), token_budget=150)
+    assert 150 <= summary["generated_tokens"] <= 150 + 8 * 8  # stops within one step of the budget
+    assert summary["global_step"] < 50

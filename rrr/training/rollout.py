@@ -167,6 +167,10 @@ class RRRRollout:
         }
         adapter.log_metrics(trainer, sums, counts)
         adapter.log_scalar(trainer, "rrr/rollout_seconds", seconds)
+        # every token the three phases generated: the compute budget that the outcome-GRPO ablation is matched to
+        generated = sum(a.generation.num_tokens for ep in episodes for a in ep.attempts if a.generation is not None)
+        generated += sum(o.reflection.num_tokens + sum(g.num_tokens for g in o.retries) for o in outcomes)
+        adapter.log_total(trainer, "rrr/generated_tokens", generated)
 
 
 def rrr_reward(

@@ -143,6 +143,7 @@ def train(args: RRRConfig, model_args, model=None, tokenizer=None) -> dict:
         "resumed_from": checkpoint,
         "generation_backend": describe_backend(args),
         "metrics": result.metrics,
+        "generated_tokens": getattr(trainer, "rrr_totals", {}).get("rrr/generated_tokens"),
         "last_log": next((h for h in reversed(trainer.state.log_history) if "rrr/retry_success" in h), None),
     }
     if trainer.accelerator.is_main_process:

@@ -101,6 +101,19 @@ def log_scalar(trainer, name: str, value: float) -> None:
     trainer._metrics[mode(trainer)][name].append(float(value))
 
 
+def log_total(trainer, name: str, local_value: float) -> float:
+    """Log a per-step total summed over processes; also keep a running total on the trainer (``rrr_totals``)."""
+    value = torch.tensor([float(local_value)], dtype=torch.float64, device=trainer.accelerator.device)
+    if trainer.accelerator.num_processes > 1:
+        value = trainer.accelerator.reduce(value, reduction="sum")
+    total = float(value.item())
+    trainer._metrics[mode(trainer)][name].append(total)
+    if trainer.model.training:
+        totals = trainer.__dict__.setdefault("rrr_totals", {})
+        totals[name] = totals.get(name, 0.0) + total
+    return total
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # Generation with the live policy
 # --------------------------------------------------------------------------------------------------------------------
