@@ -206,24 +206,28 @@ def test_stopped_run_resumes_from_its_checkpoint(tmp_path):
     args = key_args(tmp_path, max_steps=4, save_strategy="steps", save_steps=2, dataset_size=64)
     model_args = MC(model_name_or_path=model_dir)
 
-    class StopAfterTwo(TrainerCallback):
+    class StopAfterThree(TrainerCallback):  # a crash after checkpoint-2: step 2 is logged but not checkpointed
         def on_step_end(self, a, state, control, **kw):
-            if state.global_step == 2:
+            if state.global_step == 3:
                 control.should_training_stop = True
-                control.should_save = True
 
     trainer, _ = build_trainer(args, model_args)
-    trainer.add_callback(StopAfterTwo())
+    trainer.add_callback(StopAfterThree())
     trainer.train()
     assert os.path.isdir(os.path.join(args.output_dir, "checkpoint-2"))
+    assert not os.path.isdir(os.path.join(args.output_dir, "checkpoint-3"))
+    logged = [row["step"] for row in read_jsonl(os.path.join(args.output_dir, "episodes.jsonl"))]
+    assert max(logged) == 2
 
     args2 = key_args(tmp_path, max_steps=4, save_strategy="steps", save_steps=2, dataset_size=64)
     summary = train(args2, model_args)
     assert summary["resumed_from"].endswith("checkpoint-2")
     assert summary["global_step"] == 4
     assert os.path.exists(os.path.join(args.output_dir, "model.safetensors"))
-    steps = {row["step"] for row in read_jsonl(os.path.join(args.output_dir, "episodes.jsonl"))}
-    assert steps == {0, 1, 2, 3}
+    steps = [row["step"] for row in read_jsonl(os.path.join(args.output_dir, "episodes.jsonl"))]
+    assert set(steps) == {0, 1, 2, 3}
+    per_step = {s: steps.count(s) for s in set(steps)}
+    assert len(set(per_step.values())) == 1, f"episodes of a re-run step were logged twice: {per_step}"
     with open(os.path.join(args.output_dir, "run_summary.json")) as f:
         assert json.load(f)["global_step"] == 4
 

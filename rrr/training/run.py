@@ -129,6 +129,9 @@ def train(args: RRRConfig, model_args, model=None, tokenizer=None) -> dict:
             logger.info("resuming from the last checkpoint %s", checkpoint)
 
     trainer, task = build_trainer(args, model_args, model=model, tokenizer=tokenizer)
+    if checkpoint and trainer.accelerator.is_local_main_process:
+        _drop_episodes_after_checkpoint(args.output_dir, checkpoint)
+    trainer.accelerator.wait_for_everyone()
     start = time.time()
     result = trainer.train(resume_from_checkpoint=checkpoint)
     trainer.save_model(args.output_dir)
@@ -149,3 +152,23 @@ def train(args: RRRConfig, model_args, model=None, tokenizer=None) -> dict:
     if trainer.accelerator.is_main_process:
         atomic_write_json(os.path.join(args.output_dir, "run_summary.json"), summary)
     return summary
+
+
+def _drop_episodes_after_checkpoint(output_dir: str, checkpoint: str) -> None:
+    """Episodes logged after the checkpoint belong to steps that will be re-run: drop them, so none appear twice."""
+    import glob
+    import json
+
+    from rrr.utils.io import atomic_write_text, read_jsonl
+
+    state = os.path.join(checkpoint, "trainer_state.json")
+    if not os.path.exists(state):
+        return
+    with open(state) as f:
+        resumed_step = json.load(f)["global_step"]
+    for path in glob.glob(os.path.join(output_dir, "episodes*.jsonl")):
+        rows = read_jsonl(path)
+        kept = [r for r in rows if r.get("step", 0) < resumed_step]
+        if len(kept) != len(rows):
+            atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept))
+            logger.info("dropped %d episodes logged after %s from %s", len(rows) - len(kept), checkpoint, path)
