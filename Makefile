@@ -16,8 +16,9 @@ OUTPUT_DIR ?= runs/eval
 SOURCE ?= generated
 K ?= 8
 EVAL_ARGS ?=
+ABLATION ?= recipes/ablation/tiny.yaml
 
-.PHONY: help install install-gpu test test-fast lint style train eval mine bench bench-rollout check-recipes tiny-model clean
+.PHONY: help install install-gpu test test-fast lint style train eval mine ablate bench bench-rollout check-recipes tiny-model clean
 
 help:  ## Show this help.
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -67,6 +68,10 @@ mine: install  ## Mine MODEL's failures on TASK (K attempts each) into OUTPUT_DI
 
 check-recipes: install  ## Parse every recipe in recipes/.
 	$(BIN)/python scripts/check_recipes.py
+
+ablate: tiny-model  ## Ablation arms (base, SFT, RRR, SFT->RRR, outcome GRPO, reflection SFT/DPO): ABLATION=<yaml>.
+	OMP_NUM_THREADS=$(or $(OMP_NUM_THREADS),1) $(BIN)/python scripts/ablate.py --config $(ABLATION) \
+		$(if $(filter command line,$(origin TASK)),--task $(TASK),) $(if $(filter command line,$(origin MODEL)),--model $(MODEL),)
 
 bench: install  ## Verifier throughput (verifications/s per task).
 	$(BIN)/python scripts/bench_verifiers.py

@@ -1,0 +1,314 @@
+"""Run the ablation arms with shared splits and one evaluation, skipping arms that already finished.
+
+Layout of ``output_dir``::
+
+    data/            shared splits (train / test examples) and the teacher curriculum
+    <arm>/model/     the trained model (absent for base)
+    <arm>/eval/      results.json, samples.jsonl, results.md (the shared evaluation)
+    <arm>/arm.json   cost: steps, generated tokens, wall time, and the resolved config — written last
+    ablation.md / ablation.json / ablation.png
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from rrr.utils.io import atomic_write_json
+
+logger = logging.getLogger("rrr.ablation")
+
+ARMS = ("base", "sft", "rrr", "sft_rrr", "outcome", "reflection_sft", "reflection_dpo")
+#: The arm whose trained model each arm starts from.
+STARTS_FROM = {"sft_rrr": "sft"}
+
+
+@dataclass
+class AblationConfig:
+    """One ablation: a base model, a task, shared data, the arms, and where their recipes live."""
+
+    task: str = "scheduling"
+    task_kwargs: dict = field(default_factory=dict)
+    #: Base model: hub id or local directory.
+    model: str = "runs/tiny-model"
+    output_dir: str = "runs/ablation"
+    #: Arms to run (subset of ARMS, in this order).
+    arms: list[str] = field(default_factory=lambda: list(ARMS))
+    #: Directory with one recipe per trained arm: rrr.yaml, sft.yaml, outcome.yaml, reflection_sft.yaml,
+    #: reflection_dpo.yaml (sft_rrr uses rrr.yaml).
+    recipes: str = "recipes/ablation/tiny"
+    #: Shared data.
+    source: str | None = "generated"
+    n_train: int = 256
+    n_test: int = 64
+    seed: int = 0
+    #: Teacher of the SFT arm's curriculum (``oracle`` runs offline; see rrr.curriculum.make_teacher).
+    teacher: str = "oracle"
+    #: Reflections per failure when collecting the student's own reflections (reflection SFT / DPO arms).
+    self_reflection_group: int = 4
+    #: Evaluation settings (rrr.evaluation.EvalConfig fields), identical for every arm.
+    eval: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        unknown = [a for a in self.arms if a not in ARMS]
+        if unknown:
+            raise ValueError(f"unknown arm(s) {unknown}; choose from {list(ARMS)}")
+        if "sft_rrr" in self.arms and "sft" not in self.arms:
+            self.arms = ["sft", *self.arms]  # sft_rrr starts from the SFT model
+        self.arms = [a for a in ARMS if a in self.arms]
+
+    @classmethod
+    def from_yaml(cls, path: str, **overrides) -> AblationConfig:
+        import yaml
+
+        with open(path) as f:
+            data = yaml.safe_load(f) or {}
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"{path}: unknown ablation field(s) {sorted(unknown)}")
+        return cls(**data)
+
+
+def _recipe(config: AblationConfig, name: str) -> str:
+    path = os.path.join(config.recipes, f"{name}.yaml")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"arm recipe {path} is missing (recipes dir: {config.recipes})")
+    return path
+
+
+def _parse(classes, recipe: str, overrides: dict[str, Any]):
+    from trl import TrlParser
+
+    argv = ["--config", recipe]
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        argv += [f"--{key}", json.dumps(value) if isinstance(value, dict) else str(value)]
+    return TrlParser(classes).parse_args_and_config(args=argv)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+def run_ablation(config: AblationConfig, progress: bool = True) -> dict:
+    """Train and evaluate every arm (finished arms are skipped); write the table, JSON and plot."""
+    from rrr.ablation.report import write_report
+    from rrr.tasks import get_task
+
+    os.makedirs(config.output_dir, exist_ok=True)
+    atomic_write_json(os.path.join(config.output_dir, "ablation_config.json"), asdict(config))
+    task = get_task(config.task, **config.task_kwargs)
+    train_path = _shared_split(config, task, "train", config.n_train)
+    results = {}
+    for arm in config.arms:
+        arm_dir = os.path.join(config.output_dir, arm)
+        done = os.path.join(arm_dir, "arm.json")
+        if os.path.exists(done):
+            logger.info("arm %s already finished: skipped", arm)
+            with open(done) as f:
+                results[arm] = json.load(f)
+            continue
+        logger.info("arm %s: training", arm)
+        start = time.time()
+        cost = _train_arm(arm, config, task, train_path, arm_dir, results)
+        model_dir = cost.pop("model_dir")
+        evaluation = _evaluate(config, model_dir, os.path.join(arm_dir, "eval"), progress) if model_dir else None
+        record = {"arm": arm, "model_dir": model_dir, "wall_seconds": round(time.time() - start, 1), **cost}
+        record["eval"] = evaluation["metrics"] if evaluation else None
+        atomic_write_json(done, record)
+        results[arm] = record
+    return write_report(config, results)
+
+
+def _shared_split(config: AblationConfig, task, split: str, n: int) -> str:
+    """Materialise a split once (jsonl), so every arm trains on exactly the same examples."""
+    path = os.path.join(config.output_dir, "data", f"{split}.jsonl")
+    if not os.path.exists(path):
+        from rrr.utils.io import atomic_write_text
+
+        rows = [dict(ex) for ex in task.load(split=split, n=n, seed=config.seed, source=config.source)]
+        atomic_write_text(path, "".join(json.dumps(r, default=str) + "\n" for r in rows))
+    return path
+
+
+def _evaluate(config: AblationConfig, model_dir: str, out: str, progress: bool) -> dict:
+    from rrr.evaluation import evaluate_model
+
+    eval_kwargs = {"n": config.n_test, "seed": config.seed, "source": config.source, **config.eval}
+    return evaluate_model(
+        model_dir,
+        config.task,
+        backend="hf",
+        output_dir=out,
+        progress=progress,
+        task_kwargs=config.task_kwargs,
+        **eval_kwargs,
+    )
+
+
+def _train_arm(arm: str, config: AblationConfig, task, train_path: str, arm_dir: str, done: dict) -> dict:
+    model_dir = os.path.join(arm_dir, "model")
+    if arm == "base":
+        return {"model_dir": config.model, "steps": 0, "generated_tokens": 0}
+    if arm in ("rrr", "sft_rrr"):
+        start_model = done["sft"]["model_dir"] if arm == "sft_rrr" else config.model
+        return _train_rrr(config, train_path, start_model, model_dir)
+    if arm == "outcome":
+        budget = done.get("rrr", {}).get("generated_tokens")
+        return _train_outcome(config, train_path, model_dir, budget)
+    if arm == "sft":
+        data = _teacher_curriculum(config, task, train_path)
+        return _train_sft(config, "sft", data, model_dir)
+    # the student's own reflections
+    sft_rows, dpo_rows, stats = _self_reflections(config, task, train_path)
+    if arm == "reflection_sft":
+        if not sft_rows:
+            return {"model_dir": None, "skipped": "no reflection of the base model led to a passing retry", **stats}
+        from rrr.curriculum.dataset import save_rows
+
+        path = os.path.join(arm_dir, "data")
+        save_rows(sft_rows, path)
+        cost = _train_sft(config, "reflection_sft", path, model_dir)
+        cost["generated_tokens"] = stats["generated_tokens"]
+        return cost
+    if not dpo_rows:
+        return {"model_dir": None, "skipped": "no failure had both a passing and a failing reflection", **stats}
+    return _train_dpo(config, dpo_rows, model_dir, stats)
+
+
+def _train_rrr(config, train_path, start_model, model_dir) -> dict:
+    from rrr.training import RRRConfig, train
+
+    args, model_args = _parse(
+        (RRRConfig, __import__("trl").ModelConfig),
+        _recipe(config, "rrr"),
+        {
+            "model_name_or_path": start_model,
+            "output_dir": model_dir,
+            "task": config.task,
+            "task_kwargs": config.task_kwargs or None,
+            "dataset_source": train_path,
+            "seed": config.seed,
+        },
+    )
+    summary = train(args, model_args)
+    return {
+        "model_dir": model_dir,
+        "steps": summary["global_step"],
+        "generated_tokens": summary["generated_tokens"],
+        "train_seconds": summary["train_seconds"],
+    }
+
+
+def _train_outcome(config, train_path, model_dir, budget) -> dict:
+    from trl import ModelConfig
+
+    from rrr.training import RRRConfig
+    from rrr.training.outcome import train_outcome
+
+    args, model_args = _parse(
+        (RRRConfig, ModelConfig),
+        _recipe(config, "outcome"),
+        {
+            "model_name_or_path": config.model,
+            "output_dir": model_dir,
+            "task": config.task,
+            "task_kwargs": config.task_kwargs or None,
+            "dataset_source": train_path,
+            "seed": config.seed,
+        },
+    )
+    summary = train_outcome(args, model_args, token_budget=budget)
+    return {
+        "model_dir": model_dir,
+        "steps": summary["global_step"],
+        "generated_tokens": summary["generated_tokens"],
+        "train_seconds": summary["train_seconds"],
+        "token_budget": budget,
+    }
+
+
+def _teacher_curriculum(config, task, train_path) -> str:
+    from rrr.curriculum import build_curriculum, make_teacher
+    from rrr.curriculum.prompts import initial_strategy
+    from rrr.utils.io import read_jsonl
+
+    out = os.path.join(config.output_dir, "data", "curriculum")
+    sft_path = os.path.join(out, "sft")
+    if not os.path.exists(sft_path):
+        teacher = make_teacher(config.teacher, task=task, cache_dir=os.path.join(config.output_dir, "data", "cache"))
+        build_curriculum(task, teacher, read_jsonl(train_path), initial_strategy(task), out)
+    return sft_path
+
+
+def _train_sft(config, recipe_name, data_path, model_dir) -> dict:
+    from trl import ModelConfig
+
+    from rrr.curriculum import CurriculumSFTConfig, train_sft
+
+    args, model_args = _parse(
+        (CurriculumSFTConfig, ModelConfig),
+        _recipe(config, recipe_name),
+        {"model_name_or_path": config.model, "output_dir": model_dir, "dataset_path": data_path, "seed": config.seed},
+    )
+    if getattr(model_args, "use_peft", False):
+        args.merge = True  # downstream arms (sft_rrr) and the evaluation take a plain model directory
+    summary = train_sft(args, model_args)
+    return {
+        "model_dir": model_dir,
+        "steps": summary.get("global_step"),
+        "generated_tokens": 0,
+        "train_seconds": summary.get("train_seconds"),
+    }
+
+
+def _self_reflections(config, task, train_path):
+    """The base student's reflections on its own training failures (collected once, shared by both arms)."""
+    from rrr.ablation.reflection_data import collect_self_reflections
+    from rrr.evaluation import make_generator
+    from rrr.utils.io import read_jsonl
+
+    cache = os.path.join(config.output_dir, "data", "self_reflections.json")
+    if os.path.exists(cache):
+        with open(cache) as f:
+            data = json.load(f)
+        return data["sft"], data["dpo"], data["stats"]
+    generator, _ = make_generator(config.model, "hf")
+    budgets = {
+        k: config.eval[k]
+        for k in ("attempt_max_tokens", "reflection_max_tokens", "retry_max_tokens")
+        if k in config.eval
+    }
+    sft, dpo, stats = collect_self_reflections(
+        task,
+        generator,
+        read_jsonl(train_path),
+        group=config.self_reflection_group,
+        attempt_tokens=budgets.get("attempt_max_tokens", 256),
+        reflection_tokens=budgets.get("reflection_max_tokens", 128),
+        retry_tokens=budgets.get("retry_max_tokens", 256),
+    )
+    atomic_write_json(cache, {"sft": sft, "dpo": dpo, "stats": stats})
+    return sft, dpo, stats
+
+
+def _train_dpo(config, pairs, model_dir, stats) -> dict:
+    from trl import DPOConfig, ModelConfig
+
+    from rrr.ablation.dpo import train_reflection_dpo
+
+    args, model_args = _parse(
+        (DPOConfig, ModelConfig),
+        _recipe(config, "reflection_dpo"),
+        {"model_name_or_path": config.model, "output_dir": model_dir, "seed": config.seed},
+    )
+    summary = train_reflection_dpo(args, model_args, pairs)
+    return {
+        "model_dir": model_dir,
+        "steps": summary["global_step"],
+        "generated_tokens": stats["generated_tokens"],
+        "train_seconds": summary["train_seconds"],
+    }
