@@ -17,8 +17,13 @@ SOURCE ?= generated
 K ?= 8
 EVAL_ARGS ?=
 ABLATION ?= recipes/ablation/tiny.yaml
+CURRICULUM_TASK ?= scheduling
+TEACHER ?= oracle
+CURRICULUM_DIR ?= runs/curriculum-$(CURRICULUM_TASK)
+CURRICULUM_ARGS ?=
+SFT_CONFIG ?= recipes/smoke/sft/config_scheduling.yaml
 
-.PHONY: help install install-gpu test test-fast lint style train eval mine ablate bench bench-rollout check-recipes tiny-model clean
+.PHONY: help install install-gpu test test-fast lint style train eval mine curriculum sft ablate bench bench-rollout check-recipes tiny-model clean
 
 help:  ## Show this help.
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -68,6 +73,13 @@ mine: install  ## Mine MODEL's failures on TASK (K attempts each) into OUTPUT_DI
 
 check-recipes: install  ## Parse every recipe in recipes/.
 	$(BIN)/python scripts/check_recipes.py
+
+curriculum: tiny-model  ## Teacher self-improvement -> curriculum -> student SFT, measured (TEACHER=oracle|openai:<m>@<url>|anthropic:<m>|hf:<path>).
+	OMP_NUM_THREADS=$(or $(OMP_NUM_THREADS),1) $(BIN)/python scripts/run_curriculum.py --task $(CURRICULUM_TASK) \
+		--teacher $(TEACHER) --student $(MODEL) --output-dir $(CURRICULUM_DIR) $(CURRICULUM_ARGS)
+
+sft: tiny-model  ## Student SFT on a curriculum with SFT_CONFIG (run `make curriculum` first).
+	$(BIN)/accelerate launch --config_file recipes/accelerate_configs/cpu.yaml scripts/train_sft.py --config $(SFT_CONFIG)
 
 ablate: tiny-model  ## Ablation arms (base, SFT, RRR, SFT->RRR, outcome GRPO, reflection SFT/DPO): ABLATION=<yaml>.
 	OMP_NUM_THREADS=$(or $(OMP_NUM_THREADS),1) $(BIN)/python scripts/ablate.py --config $(ABLATION) \

@@ -53,8 +53,23 @@ class RecipeError(ValueError):
 
 
 def recipe_paths(root: Path = RECIPES) -> list[Path]:
-    """Every ``config_*.yaml`` recipe under ``root``, sorted."""
-    return sorted(root.glob("**/config_*.yaml"))
+    """Every RRR recipe (``<model>/rrr/config_*.yaml``) under ``root``, sorted."""
+    return sorted(root.glob("**/rrr/config_*.yaml"))
+
+
+def sft_recipe_paths(root: Path = RECIPES) -> list[Path]:
+    """Every curriculum-SFT recipe (``<model>/sft/config_*.yaml``) under ``root``, sorted."""
+    return sorted(root.glob("**/sft/config_*.yaml"))
+
+
+def check_sft(path: Path) -> None:
+    """An SFT recipe parses into the configs ``train_sft.py`` builds (``rrr.curriculum.sft.check_sft_recipe``)."""
+    from rrr.curriculum.sft import check_sft_recipe
+
+    try:
+        check_sft_recipe(str(path))
+    except ValueError as exc:
+        raise RecipeError(f"{path}: {exc}") from exc
 
 
 def accelerate_config_paths(root: Path = ACCELERATE_CONFIGS) -> list[Path]:
@@ -202,11 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     ns = parser.parse_args(argv)
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     if ns.paths:
-        checks = [
-            (p, check_accelerate_config if p.parent.name == "accelerate_configs" else check_recipe) for p in ns.paths
-        ]
+        kinds = {"accelerate_configs": check_accelerate_config, "sft": check_sft}
+        checks = [(p, kinds.get(p.parent.name, check_recipe)) for p in ns.paths]
     else:
         checks = [(p, check_recipe) for p in recipe_paths()]
+        checks += [(p, check_sft) for p in sft_recipe_paths()]
         checks += [(p, check_accelerate_config) for p in accelerate_config_paths()]
     if not checks:
         print(f"no recipes found under {RECIPES}")

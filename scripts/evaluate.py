@@ -18,7 +18,7 @@ import sys
 
 from rrr.evaluation import EvalConfig, EvaluationError, evaluate, format_results_table, load_results, make_generator
 from rrr.evaluation.backends import BACKENDS
-from rrr.models.loading import ModelLoadError
+from rrr.models.loading import ModelLoadError, weights_fingerprint
 from rrr.tasks import TaskDataError
 from rrr.utils.http import EndpointError
 
@@ -96,7 +96,14 @@ def main(argv=None) -> int:
             print(f"evaluating {model} on {args.task} with the {backend} backend", file=sys.stderr)
             name = model if not args.adapter else f"{model}+{args.adapter}"
             results.append(
-                evaluate(generator, config, out_dir, name, progress=not args.no_progress, meta={"backend": backend})
+                evaluate(
+                    generator,
+                    config,
+                    out_dir,
+                    name,
+                    progress=not args.no_progress,
+                    meta={"backend": backend, "weights": weights_fingerprint(model, args.adapter)},
+                )
             )
         print(format_results_table(results))
         return 0

@@ -227,3 +227,14 @@ def read_jsonl_dataset(path):
     import datasets
 
     return list(datasets.load_from_disk(path))
+
+
+def test_resume_refuses_samples_of_retrained_weights(tmp_path):
+    from rrr.evaluation import evaluate_model
+
+    model = save_tiny_model(str(tmp_path / "m"))
+    out = str(tmp_path / "eval")
+    evaluate_model(model, "scheduling", n=2, output_dir=out, progress=False, backend="hf", **SMALL)
+    save_tiny_model(model, seed=5)  # retrained in place: same path, new weights
+    with pytest.raises(EvaluationError, match="different evaluation"):
+        evaluate_model(model, "scheduling", n=2, output_dir=out, progress=False, backend="hf", **SMALL)

@@ -339,3 +339,22 @@ def test_outcome_grpo_stops_at_the_token_budget(tmp_path):
     summary = train_outcome(args, ModelConfig(model_name_or_path=model_dir), token_budget=150)
     assert 150 <= summary["generated_tokens"] <= 150 + 8 * 8  # stops within one step of the budget
     assert summary["global_step"] < 50
+
+
+def test_grpo_starts_from_an_sft_adapter_directory(tmp_path):
+    """An SFT LoRA adapter dir as model_name_or_path is merged into its base and fully trained."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = save_tiny_model(str(tmp_path / "tiny"))
+    adapter_dir = str(tmp_path / "adapter")
+    peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(base), LoraConfig(r=2, target_modules=["q_proj"]))
+    peft_model.save_pretrained(adapter_dir)
+    build_tiny_tokenizer().save_pretrained(adapter_dir)
+    args = key_args(tmp_path, max_steps=1, no_signal_groups="keep", dataset_size=32)
+    trainer, _ = build_trainer(args, ModelConfig(model_name_or_path=adapter_dir))
+    params = dict(trainer.model.named_parameters())
+    assert not any("lora" in n for n in params), "the adapter must be merged, not trained as a frozen base + LoRA"
+    assert all(p.requires_grad for p in params.values())
+    summary = train(args, ModelConfig(model_name_or_path=adapter_dir))  # a frozen base crashed in backward here
+    assert summary["global_step"] == 1

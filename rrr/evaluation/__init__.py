@@ -52,4 +52,7 @@ def evaluate_model(
     )
     cfg = EvalConfig(task=task_name, **config)
     name = model if not adapter else f"{model}+{adapter}"
-    return evaluate(generator, cfg, output_dir=output_dir, model_name=name, progress=progress, meta={"backend": used})
+    from rrr.models.loading import weights_fingerprint
+
+    meta = {"backend": used, "weights": weights_fingerprint(model, adapter)}
+    return evaluate(generator, cfg, output_dir=output_dir, model_name=name, progress=progress, meta=meta)

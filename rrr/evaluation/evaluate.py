@@ -172,7 +172,7 @@ def evaluate(
     samples_path = os.path.join(output_dir, "samples.jsonl") if output_dir else None
     done: dict[str, dict] = {}
     if output_dir:
-        done = _prepare_output_dir(output_dir, config, model_name)
+        done = _prepare_output_dir(output_dir, config, model_name, (meta or {}).get("weights"))
     todo = [ex for ex in examples if task.example_id(ex) not in done]
 
     start = time.time()
@@ -221,11 +221,14 @@ def _sample_attempts(task: Task, generator: Generator, chunk: list[dict], config
     return [sum(task.verify(ex, gens[j * k + s].text).passed for s in range(k)) for j, ex in enumerate(chunk)]
 
 
-def _prepare_output_dir(output_dir: str, config: EvalConfig, model_name: str) -> dict[str, dict]:
-    """Create ``output_dir`` or check it holds the same evaluation; return the finished samples by id."""
+def _prepare_output_dir(output_dir: str, config: EvalConfig, model_name: str, weights: str | None) -> dict[str, dict]:
+    """Create ``output_dir`` or check it holds the same evaluation; return the finished samples by id.
+
+    ``weights`` (a fingerprint of local weight files) makes a resume refuse samples of since-retrained weights.
+    """
     os.makedirs(output_dir, exist_ok=True)
     spec_path = os.path.join(output_dir, "eval_config.json")
-    spec = {"model": model_name, "config": asdict(config)}
+    spec = {"model": model_name, "weights": weights, "config": asdict(config)}
     if os.path.exists(spec_path):
         with open(spec_path) as f:
             previous = json.load(f)

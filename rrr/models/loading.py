@@ -133,3 +133,24 @@ def _explain(name: str, what: str, exc: Exception) -> str:
     if os.environ.get("HF_HUB_OFFLINE") == "1" and not os.path.isdir(os.path.expanduser(name)):
         return f"cannot load {what} {name!r}: it is not a local directory and HF_HUB_OFFLINE=1 ({text[:300]})"
     return f"cannot load {what} {name!r}: {text[:500]}"
+
+
+def weights_fingerprint(*paths: str | None) -> str | None:
+    """A short hash of the weight files (names, sizes, mtimes) of local model/adapter directories; None for hub ids.
+
+    Lets a resumed evaluation notice that the weights at the same path have changed (e.g. retrained in place).
+    """
+    import glob
+    import hashlib
+
+    parts = []
+    for path in paths:
+        if not path or not os.path.isdir(os.path.expanduser(path)):
+            continue
+        for f in sorted(
+            glob.glob(os.path.join(os.path.expanduser(path), "*.safetensors"))
+            + glob.glob(os.path.join(os.path.expanduser(path), "*.bin"))
+        ):
+            st = os.stat(f)
+            parts.append(f"{os.path.basename(f)}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:12] if parts else None

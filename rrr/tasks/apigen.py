@@ -499,6 +499,14 @@ def _fmt(value: Any) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
+def _fmt_argument(value: Any) -> str:
+    """An argument value as JSON (``"Paris"``, ``3``, ``true``) for ``APIGenTask.worked_solution``."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def _join_words(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
@@ -847,6 +855,30 @@ class APIGenTask(Task):
             except ValueError:
                 return None
         return "<answer>" + json.dumps(answers, ensure_ascii=False) + "</answer>"
+
+    def worked_solution(self, example: Example) -> str | None:
+        """Which tool answers each part of the query and with which arguments, then the calls (the oracle's curriculum).
+
+        E.g. ``The query needs 2 calls.`` / ``1. get_weather: city="Paris", units="metric"`` / ... /
+        ``<answer>[...]</answer>``. Spelling out one call per request and its argument values is the skill the
+        verifier checks (the right calls as a multiset), so it is what a student should imitate.
+        """
+        answer = self.reference_answer(example)
+        if answer is None:
+            return None
+        try:
+            calls = self._reference(example).calls
+        except _Reject:
+            return None
+        if not calls:
+            return answer
+        lines = [f"The query needs {len(calls)} call{'s' if len(calls) > 1 else ''}, one per request:"]
+        for i, call in enumerate(calls, 1):
+            arguments = ", ".join(f"{name}={_fmt_argument(value)}" for name, value in call.arguments.items())
+            lines.append(f"{i}. {call.name}: {arguments or 'no arguments'}")
+        lines.append("Each uses only its tool's argument names, with values taken from the query.")
+        lines.append(answer)
+        return "\n".join(lines)
 
     # ------------------------------------------------------------------------------------------------------------
     # Verification

@@ -351,6 +351,28 @@ def _canonical_split(split: str) -> str:
     return _SPLIT_ALIASES.get(str(split).lower(), "train")
 
 
+def _worked_steps(expr: str) -> list[str]:
+    """``["3 + 5 = 8", "8 * 2 = 16"]``: the binary operations of a valid expression in evaluation order."""
+    steps: list[str] = []
+
+    def walk(node: ast.AST) -> Fraction:
+        if isinstance(node, ast.Constant):
+            return Fraction(node.value)
+        assert isinstance(node, ast.BinOp)
+        left, right = walk(node.left), walk(node.right)
+        op = _OP_NAMES[type(node.op)]
+        value = {"+": left + right, "-": left - right, "*": left * right, "/": left / right}[op]
+        shown = [f"({_fmt_value(v)})" if v < 0 or v.denominator != 1 else _fmt_value(v) for v in (left, right)]
+        steps.append(f"{shown[0]} {op} {shown[1]} = {_fmt_value(value)}")
+        return value
+
+    try:
+        walk(ast.parse(normalize_expression(expr), mode="eval").body)
+    except (SyntaxError, AssertionError, ZeroDivisionError, KeyError, ValueError, TypeError):
+        return []
+    return steps
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Leak detection helpers
 # ----------------------------------------------------------------------------------------------------------------
@@ -561,6 +583,27 @@ class CountdownTask(Task):
         except ValueError:
             return None
         return None if expr is None else f"<answer>{expr}</answer>"
+
+    def worked_solution(self, example: Example) -> str | None:
+        """The reference equation built up one operation at a time, then the answer (the oracle's curriculum).
+
+        E.g. for ``nums=[3, 5, 2], target=16``: ``3 + 5 = 8`` / ``8 * 2 = 16`` / a check that every number was used
+        once / ``<answer>(3 + 5) * 2</answer>``. Teaching the steps, not just the final expression, is what lets a
+        student learn the search rather than memorise answers. None when the instance has no solution.
+        """
+        answer = self.reference_answer(example)
+        if answer is None:
+            return None
+        expr = last_answer(answer) or ""
+        steps = _worked_steps(expr)
+        if not steps:  # a single number: nothing to combine
+            return answer
+        nums, target = _example_parts(example)
+        lines = [f"I need {target} from {nums}, using each number exactly once. Combining two values at a time:"]
+        lines += steps
+        lines.append(f"That reaches {target} and uses every number once.")
+        lines.append(answer)
+        return "\n".join(lines)
 
     # ----------------------------------------------------------------------------------------------------- data
     def generate(self, n: int, seed: int = 0, split: str = "train") -> list[Example]:

@@ -80,6 +80,8 @@ PEAK_TAIL_CHARS = 4_096
 #: leaks_answer scans a reflection longer than twice this at its first and last this many characters only.
 LEAK_SCAN_CHARS = 16_000
 _MAX_NUMBER_DIGITS = 9
+#: ``worked_solution`` writes one line per distinct start time, up to this many (else the bare reference answer).
+_WORKED_MAX_LINES = 48
 #: Stripped from both ends of an answer before it is judged ("**YES**", "NO.", "'3'"); a sign is kept on numbers, so
 #: "-3" is not read as 3.
 _STRIP = string.whitespace + string.punctuation
@@ -708,6 +710,41 @@ class SchedulingTask(Task):
         if self.variant == "min_rooms":
             return f"peak: {peak}\n<answer>{peak}</answer>"
         return f"peak: {peak}\n<answer>{'YES' if peak <= rooms else 'NO'}</answer>"
+
+    def worked_solution(self, example: Example) -> str | None:
+        """The sweep written out: the meetings running at each start time, the peak, then the answer.
+
+        This is the oracle teacher's curriculum (``rrr.curriculum``): a student fine-tuned on it learns the *procedure*
+        (list who is running at each start, count, compare with the rooms), not just a label — a label-only
+        curriculum is what let the published Linguistic RL students sit below the always-YES baseline. The peak of
+        half-open meetings is always reached at some start time, so checking the start times is exhaustive. The text
+        states ``peak: N`` last, so it passes strict mode. Instances with more than ``_WORKED_MAX_LINES`` distinct
+        start times get the bare reference answer (a worked sweep that long would not be a useful lesson).
+        """
+        truth = self._ground_truth(example)
+        if isinstance(truth, str):
+            return None
+        peak, rooms = truth
+        meetings = parse_meetings(example.get("meetings"))
+        if isinstance(meetings, str):  # pragma: no cover - _ground_truth validated them
+            return None
+        starts = sorted({start for start, _ in meetings})
+        if len(starts) > _WORKED_MAX_LINES:
+            return self.reference_answer(example)
+        lines = ["Meetings running at each start time (a meeting that ends when another starts does not clash):"]
+        for t in starts:
+            active = [m for m in sorted(meetings) if m[0] <= t < m[1]]
+            lines.append(f"at {t}: {format_meetings(active)} = {len(active)}")
+        if self.variant == "min_rooms":
+            lines.append(f"peak: {peak}, so {peak} rooms are needed.")
+            lines.append(f"<answer>{peak}</answer>")
+        elif peak <= rooms:
+            lines.append(f"peak: {peak} <= {rooms} rooms, so all meetings fit.")
+            lines.append("<answer>YES</answer>")
+        else:
+            lines.append(f"peak: {peak} > {rooms} rooms, so they do not all fit.")
+            lines.append("<answer>NO</answer>")
+        return "\n".join(lines)
 
     def majority_baseline(self, dataset_or_examples: Iterable[Example]) -> float:
         """Accuracy of always giving this variant's most common answer (see the module-level function)."""

@@ -74,6 +74,19 @@ def build_trainer(args: RRRConfig, model_args, model=None, tokenizer=None):
         if not model_args.model_name_or_path:
             raise ValueError("model_name_or_path is required (a hub id or a local dir; `make tiny-model` builds one)")
         tokenizer = tokenizer or load_tokenizer(model_args.model_name_or_path, revision=model_args.model_revision)
+    if model is None and os.path.exists(os.path.join(model_args.model_name_or_path, "adapter_config.json")):
+        # an SFT adapter directory: train the merged model (a frozen base under an adapter has nothing to train)
+        from rrr.models.loading import load_model_and_tokenizer
+
+        logger.info("%s holds a LoRA adapter: merging it into its base model", model_args.model_name_or_path)
+        if args.beta > 0 and not model_args.use_peft:
+            logger.warning(
+                "beta > 0: TRL rebuilds the KL reference from the *base* model's path, i.e. without the adapter; "
+                "save a merged model (train_sft.py --merge true) to use the SFT model as the reference"
+            )
+        model, _ = load_model_and_tokenizer(model_args.model_name_or_path, dtype=model_args.dtype, merge_adapter=True)
+        model.requires_grad_(True)  # PEFT froze the base weights; the merged model is trained in full
+        model.train()
     if model is None:
         import torch
 

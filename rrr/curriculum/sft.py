@@ -1,0 +1,345 @@
+"""Stage 3 — student SFT on the curriculum with TRL's ``SFTTrainer`` (LoRA or full fine-tune).
+
+The curriculum datasets are conversational prompt/completion data, so ``SFTTrainer`` (``completion_only_loss=None``
+= on for such data) puts the loss on the completion tokens only — the worked solution or the reflection plus the
+end-of-turn token — never on the task prompt (``tests/test_sft.py`` checks the labels).
+
+The output directory is a valid starting point for the rest of the project:
+
+* **LoRA** (``use_peft: true``): the adapter (``adapter_config.json`` whose ``base_model_name_or_path`` is an
+  *absolute* path when the base is a local directory, so it resolves from any working directory) plus the tokenizer.
+  ``rrr.models.load_model_and_tokenizer(output_dir)`` and ``make eval`` load it as base + adapter. Pass ``--merge``
+  to save the merged full model instead — the form to give ``train_grpo.py`` as ``model_name_or_path`` (a plain model
+  directory; GRPO then fine-tunes all weights, or a fresh LoRA with ``--use_peft``);
+* **full fine-tune** (``use_peft: false``): the model and the tokenizer.
+
+The tiny test tokenizer's marker file is copied along, so the output loads with ``rrr.models.load_tokenizer``.
+``sft_summary.json`` is written last: its presence means the saved model is complete.
+
+    accelerate launch scripts/train_sft.py --config recipes/Qwen2.5-1.5B-Instruct/sft/config_scheduling.yaml
+    python scripts/train_sft.py --config recipes/smoke/sft/config_scheduling.yaml
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+
+from trl import SFTConfig
+
+from rrr.models.tiny import MARKER
+
+logger = logging.getLogger("rrr.sft")
+
+SUMMARY_FILE = "sft_summary.json"
+_ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
+
+
+@dataclass
+class CurriculumSFTConfig(SFTConfig):
+    r"""
+    Configuration of curriculum SFT: every ``SFTConfig`` field plus the ones below.
+
+    > Parameters that control the curriculum data
+
+    dataset_path (`str`):
+        The solutions dataset from stage 2 (`<curriculum output>/curriculum/sft`): a `save_to_disk` directory or a
+        `.jsonl` file with conversational `prompt` and `completion` columns.
+    reflection_dataset_path (`str`, *optional*):
+        The reflection-SFT dataset from stage 2 (`<curriculum output>/curriculum/reflection`), mixed in when given.
+    max_train_samples (`int`, *optional*):
+        Keep at most this many rows after shuffling the mixed data (all when unset).
+    task (`str`, *optional*):
+        Task name (or `package.module:ClassName`). When set, every solution row is re-verified from its
+        `example_json` column before training, and failing rows are dropped with a warning.
+    task_kwargs (`dict` or `str`, *optional*):
+        Options of the task's constructor, e.g. `{"strict": true}`. JSON on the command line.
+
+    > Parameters that control the output
+
+    merge (`bool`, defaults to `False`):
+        With LoRA, save the merged full model instead of the adapter (the form `train_grpo.py` takes as
+        `model_name_or_path`).
+    """
+
+    dataset_path: str | None = field(
+        default=None, metadata={"help": "Stage-2 solutions dataset: a save_to_disk dir or .jsonl (prompt/completion)."}
+    )
+    reflection_dataset_path: str | None = field(
+        default=None, metadata={"help": "Stage-2 reflection-SFT dataset, mixed in when given."}
+    )
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Keep at most this many rows after shuffling (default: all)."}
+    )
+    task: str | None = field(
+        default=None, metadata={"help": "Task name; when set, solution rows are re-verified before training."}
+    )
+    task_kwargs: dict | str | None = field(
+        default=None,
+        metadata={"help": "Options for the task constructor (JSON on the CLI), e.g. '{\"strict\": true}'."},
+    )
+    merge: bool = field(
+        default=False, metadata={"help": "With LoRA: save the merged full model instead of the adapter."}
+    )
+
+    def __post_init__(self):
+        # TRL defaults bf16 to True, which crashes every CPU run at start-up: default to "on if this machine can".
+        if self.bf16 is None and not self.fp16:
+            self.bf16 = _bf16_supported() and not self.use_cpu
+        elif self.bf16 and (self.use_cpu or not _bf16_supported()):
+            raise ValueError(
+                "bf16=True needs a GPU with bf16 support, and this run has none "
+                f"({'use_cpu is set' if self.use_cpu else 'no such GPU found'}). "
+                "For a CPU run set `bf16: false` in the recipe (or pass --bf16 false)."
+            )
+        if isinstance(self.task_kwargs, str):
+            try:
+                self.task_kwargs = json.loads(self.task_kwargs) if self.task_kwargs.strip() else None
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"task_kwargs must be a JSON object, got {self.task_kwargs!r}: {exc}") from None
+        if self.task_kwargs is not None and not isinstance(self.task_kwargs, dict):
+            raise ValueError(f"task_kwargs must be a mapping, got {type(self.task_kwargs).__name__}")
+        if not self.dataset_path:
+            raise ValueError(
+                "dataset_path is required: the curriculum built by scripts/run_curriculum.py, e.g. "
+                "runs/curriculum-scheduling/curriculum/sft"
+            )
+        if self.max_train_samples is not None and self.max_train_samples < 1:
+            raise ValueError(f"max_train_samples must be >= 1, got {self.max_train_samples}")
+        super().__post_init__()
+
+
+def _bf16_supported() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    except Exception:
+        return False
+
+
+def parse_sft_args(argv: list[str] | None = None):
+    """Parse ``--config recipe.yaml`` plus CLI overrides into ``(CurriculumSFTConfig, ModelConfig)``."""
+    from trl import ModelConfig, TrlParser
+
+    parser = TrlParser((CurriculumSFTConfig, ModelConfig))
+    return parser.parse_args_and_config(args=argv)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Data
+# ----------------------------------------------------------------------------------------------------------------
+def load_sft_dataset(args: CurriculumSFTConfig):
+    """The training rows (solutions + reflections), verified when ``args.task`` is set; only prompt/completion."""
+    import datasets
+
+    from rrr.curriculum.dataset import CurriculumError, load_curriculum
+
+    solutions = load_curriculum(args.dataset_path)
+    if args.task:
+        solutions = _verified(solutions, args)
+    parts = [solutions.select_columns(["prompt", "completion"])]
+    if args.reflection_dataset_path:
+        reflections = load_curriculum(args.reflection_dataset_path)
+        parts.append(reflections.select_columns(["prompt", "completion"]))
+    try:
+        ds = datasets.concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+    except ValueError as exc:  # mismatched features, e.g. a hand-made jsonl with other message fields
+        raise CurriculumError(f"cannot mix {args.dataset_path!r} and {args.reflection_dataset_path!r}: {exc}") from None
+    ds = ds.shuffle(seed=args.seed)
+    if args.max_train_samples is not None and args.max_train_samples < len(ds):
+        ds = ds.select(range(args.max_train_samples))
+    return ds
+
+
+def _verified(ds, args: CurriculumSFTConfig):
+    """Drop solution rows whose completion fails the task's verifier (needs the ``example_json`` column)."""
+    from rrr.curriculum.dataset import CurriculumError
+    from rrr.tasks import get_task
+
+    if "example_json" not in ds.column_names:
+        logger.warning("%s has no example_json column: solutions are not re-verified", args.dataset_path)
+        return ds
+    task = get_task(args.task, **(args.task_kwargs or {}))
+    keep = [
+        i
+        for i, (example, completion) in enumerate(zip(ds["example_json"], ds["completion"]))
+        if task.verify(json.loads(example), completion[-1]["content"]).passed
+    ]
+    if not keep:
+        raise CurriculumError(
+            f"no row of {args.dataset_path!r} passes the {task.name!r} verifier (wrong task or task_kwargs?)"
+        )
+    if len(keep) < len(ds):
+        logger.warning("dropping %d of %d rows that fail the %s verifier", len(ds) - len(keep), len(ds), task.name)
+        ds = ds.select(keep)
+    return ds
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Trainer
+# ----------------------------------------------------------------------------------------------------------------
+def _resolve(name_or_path: str) -> str:
+    """An absolute path for a local directory (so an adapter's base path resolves anywhere), else the hub id."""
+    path = os.path.expanduser(name_or_path)
+    return os.path.abspath(path) if os.path.isdir(path) else name_or_path
+
+
+def build_sft_trainer(args: CurriculumSFTConfig, model_args, model=None, tokenizer=None):
+    """``SFTTrainer`` over the curriculum (``model``/``tokenizer`` may be passed in, e.g. by tests)."""
+    from transformers import AutoModelForCausalLM
+    from trl import SFTTrainer, get_peft_config
+
+    from rrr.models.loading import load_tokenizer
+
+    train_dataset = load_sft_dataset(args)
+    if model is None or tokenizer is None:
+        if not model_args.model_name_or_path:
+            raise ValueError("model_name_or_path is required (a hub id or a local dir; `make tiny-model` builds one)")
+        name = _resolve(model_args.model_name_or_path)
+        tokenizer = tokenizer or load_tokenizer(name, revision=model_args.model_revision)
+        if model is None:
+            import torch
+
+            dtype = model_args.dtype if model_args.dtype in (None, "auto") else getattr(torch, model_args.dtype)
+            model = AutoModelForCausalLM.from_pretrained(
+                name,
+                revision=model_args.model_revision,
+                dtype=dtype,
+                attn_implementation=model_args.attn_implementation,
+            )
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        processing_class=tokenizer,
+        peft_config=get_peft_config(model_args),
+    )
+    return trainer
+
+
+def _setup_logging(args) -> None:
+    level = args.get_process_log_level()
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout, level=level)
+    logger.setLevel(level)
+
+
+def train_sft(args: CurriculumSFTConfig, model_args, model=None, tokenizer=None) -> dict:
+    """Fine-tune the student on the curriculum and save it (see the module docstring); returns a summary dict."""
+    from transformers import set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from rrr.utils.io import atomic_write_json
+
+    _setup_logging(args)
+    set_seed(args.seed)
+    out = args.output_dir
+    summary_path = os.path.join(out, SUMMARY_FILE)
+    if os.path.exists(summary_path):
+        os.remove(summary_path)  # the model files are about to change: no longer "complete"
+    checkpoint = args.resume_from_checkpoint
+    if checkpoint is None and os.path.isdir(out):
+        checkpoint = get_last_checkpoint(out)
+        if checkpoint:
+            logger.info("resuming from the last checkpoint %s", checkpoint)
+
+    trainer = build_sft_trainer(args, model_args, model=model, tokenizer=tokenizer)
+    use_peft = bool(getattr(model_args, "use_peft", False)) or _is_peft(trainer.model)
+    start = time.time()
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    seconds = round(time.time() - start, 2)
+
+    merged = False
+    if trainer.accelerator.is_main_process:
+        if use_peft and args.merge:
+            model = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+            for name in _ADAPTER_FILES:  # a stale adapter would take precedence over the merged model when loading
+                if os.path.exists(os.path.join(out, name)):
+                    os.remove(os.path.join(out, name))
+            model.save_pretrained(out)
+            merged = True
+        else:
+            if not use_peft:
+                for name in _ADAPTER_FILES:
+                    if os.path.exists(os.path.join(out, name)):
+                        os.remove(os.path.join(out, name))
+            trainer.save_model(out)
+        trainer.processing_class.save_pretrained(out)
+        base = model_args.model_name_or_path and _resolve(model_args.model_name_or_path)
+        if base and os.path.exists(os.path.join(base, MARKER)):
+            shutil.copyfile(os.path.join(base, MARKER), os.path.join(out, MARKER))
+    summary = {
+        "output_dir": out,
+        "base_model": model_args.model_name_or_path and _resolve(model_args.model_name_or_path),
+        "kind": "merged" if merged else ("adapter" if use_peft else "full"),
+        "train_rows": len(trainer.train_dataset),
+        "dataset_path": args.dataset_path,
+        "reflection_dataset_path": args.reflection_dataset_path,
+        "global_step": trainer.state.global_step,
+        "train_seconds": seconds,
+        "train_loss": result.metrics.get("train_loss"),
+        "resumed_from": checkpoint,
+        "losses": [h["loss"] for h in trainer.state.log_history if "loss" in h],
+    }
+    if trainer.accelerator.is_main_process:
+        atomic_write_json(summary_path, summary)
+    return summary
+
+
+def _is_peft(model) -> bool:
+    try:
+        from peft import PeftModel
+
+        return isinstance(model, PeftModel)
+    except ImportError:
+        return False
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Recipe check (for scripts/check_recipes.py)
+# ----------------------------------------------------------------------------------------------------------------
+def check_sft_recipe(path: str) -> None:
+    """Raise ``ValueError`` naming the problem unless ``path`` parses into the configs ``train_sft.py`` builds.
+
+    Unknown keys are named; hardware-only settings this machine cannot honour (``bf16`` without a bf16 GPU) are
+    overridden, as ``scripts/check_recipes.py`` does for RRR recipes; the task and its options must construct.
+    ``dataset_path`` need not exist yet (stage 2 builds it).
+    """
+    import contextlib
+    import dataclasses
+    import io
+
+    import yaml
+    from trl import ModelConfig
+
+    with open(path) as f:
+        data = yaml.safe_load(f)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a YAML mapping")
+    allowed = {f.name for f in dataclasses.fields(CurriculumSFTConfig)} | {
+        f.name for f in dataclasses.fields(ModelConfig)
+    }
+    unknown = sorted(set(data) - allowed - {"env"})
+    if unknown:
+        raise ValueError(f"{path}: unknown key(s) {unknown}; keys must be fields of CurriculumSFTConfig or ModelConfig")
+    overrides = ["--bf16", "false"] if data.get("bf16") and not _bf16_supported() else []
+    saved = dict(os.environ)
+    stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(stderr):
+            args, _ = parse_sft_args(["--config", str(path), *overrides])
+    except SystemExit:
+        lines = stderr.getvalue().strip().splitlines()
+        raise ValueError(f"{path}: {lines[-1] if lines else 'argument parsing failed'}") from None
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    if args.task:
+        from rrr.tasks import get_task
+
+        get_task(args.task, **(args.task_kwargs or {}))
