@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from trl import SFTConfig
 
 from rrr.models.tiny import MARKER
+from rrr.utils.config import bf16_supported, parse_task_kwargs, resolve_bf16
 
 logger = logging.getLogger("rrr.sft")
 
@@ -88,22 +89,8 @@ class CurriculumSFTConfig(SFTConfig):
     )
 
     def __post_init__(self):
-        # TRL defaults bf16 to True, which crashes every CPU run at start-up: default to "on if this machine can".
-        if self.bf16 is None and not self.fp16:
-            self.bf16 = _bf16_supported() and not self.use_cpu
-        elif self.bf16 and (self.use_cpu or not _bf16_supported()):
-            raise ValueError(
-                "bf16=True needs a GPU with bf16 support, and this run has none "
-                f"({'use_cpu is set' if self.use_cpu else 'no such GPU found'}). "
-                "For a CPU run set `bf16: false` in the recipe (or pass --bf16 false)."
-            )
-        if isinstance(self.task_kwargs, str):
-            try:
-                self.task_kwargs = json.loads(self.task_kwargs) if self.task_kwargs.strip() else None
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"task_kwargs must be a JSON object, got {self.task_kwargs!r}: {exc}") from None
-        if self.task_kwargs is not None and not isinstance(self.task_kwargs, dict):
-            raise ValueError(f"task_kwargs must be a mapping, got {type(self.task_kwargs).__name__}")
+        resolve_bf16(self)
+        self.task_kwargs = parse_task_kwargs(self.task_kwargs)
         if not self.dataset_path:
             raise ValueError(
                 "dataset_path is required: the curriculum built by scripts/run_curriculum.py, e.g. "
@@ -112,15 +99,6 @@ class CurriculumSFTConfig(SFTConfig):
         if self.max_train_samples is not None and self.max_train_samples < 1:
             raise ValueError(f"max_train_samples must be >= 1, got {self.max_train_samples}")
         super().__post_init__()
-
-
-def _bf16_supported() -> bool:
-    try:
-        import torch
-
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    except Exception:
-        return False
 
 
 def parse_sft_args(argv: list[str] | None = None):
@@ -327,7 +305,7 @@ def check_sft_recipe(path: str) -> None:
     unknown = sorted(set(data) - allowed - {"env"})
     if unknown:
         raise ValueError(f"{path}: unknown key(s) {unknown}; keys must be fields of CurriculumSFTConfig or ModelConfig")
-    overrides = ["--bf16", "false"] if data.get("bf16") and not _bf16_supported() else []
+    overrides = ["--bf16", "false"] if data.get("bf16") and not bf16_supported() else []
     saved = dict(os.environ)
     stderr = io.StringIO()
     try:

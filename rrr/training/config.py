@@ -14,10 +14,11 @@ The RRR knobs below are grouped like GRPOConfig's docstring: task and data, the 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 from trl import GRPOConfig
+
+from rrr.utils.config import parse_task_kwargs, resolve_bf16
 
 FIRST_ATTEMPT_SOURCES = ("online", "column")
 NO_SIGNAL_POLICIES = ("keep", "mask")
@@ -114,22 +115,8 @@ class RRRConfig(GRPOConfig):
     log_episodes: bool = field(default=True, metadata={"help": "Write every episode to <output_dir>/episodes.jsonl."})
 
     def __post_init__(self):
-        # bf16 defaults to "on if this machine can": TRL's default (True) makes every CPU run crash at start-up.
-        if self.bf16 is None and not self.fp16:
-            self.bf16 = _bf16_supported() and not self.use_cpu
-        elif self.bf16 and (self.use_cpu or not _bf16_supported()):
-            raise ValueError(
-                "bf16=True needs a GPU with bf16 support (Ampere or newer), and this run has none "
-                f"({'use_cpu is set' if self.use_cpu else 'no such GPU found'}). "
-                "For a CPU run set `bf16: false` in the recipe (or pass --bf16 false)."
-            )
-        if isinstance(self.task_kwargs, str):
-            try:
-                self.task_kwargs = json.loads(self.task_kwargs) if self.task_kwargs.strip() else None
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"task_kwargs must be a JSON object, got {self.task_kwargs!r}: {exc}") from None
-        if self.task_kwargs is not None and not isinstance(self.task_kwargs, dict):
-            raise ValueError(f"task_kwargs must be a mapping, got {type(self.task_kwargs).__name__}")
+        resolve_bf16(self)
+        self.task_kwargs = parse_task_kwargs(self.task_kwargs)
         self._validate_rrr()
         super().__post_init__()
         self._validate_batching()
@@ -187,12 +174,3 @@ class RRRConfig(GRPOConfig):
     def tasks_per_generation(self) -> int:
         """Number of task instances (GRPO groups) in one generation batch, across processes."""
         return self.generation_batch_size // self.num_generations
-
-
-def _bf16_supported() -> bool:
-    try:
-        import torch
-
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    except Exception:
-        return False
