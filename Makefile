@@ -23,7 +23,7 @@ CURRICULUM_DIR ?= runs/curriculum-$(CURRICULUM_TASK)
 CURRICULUM_ARGS ?=
 SFT_CONFIG ?= recipes/smoke/sft/config_scheduling.yaml
 
-.PHONY: help install install-gpu test test-fast lint style train eval mine curriculum sft ablate bench bench-rollout check-recipes tiny-model clean
+.PHONY: help install install-gpu test test-fast lint style train eval mine demo curriculum sft ablate bench bench-rollout check-recipes tiny-model clean
 
 help:  ## Show this help.
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -73,6 +73,9 @@ mine: install  ## Mine MODEL's failures on TASK (K attempts each) into OUTPUT_DI
 
 check-recipes: install  ## Parse every recipe in recipes/.
 	$(BIN)/python scripts/check_recipes.py
+
+demo: install  ## The whole idea offline on a CPU: tiny student -> oracle SFT -> eval -> mine -> RRR -> eval (~10 min).
+	OMP_NUM_THREADS=$(or $(OMP_NUM_THREADS),1) $(BIN)/python scripts/demo.py --config recipes/demo/config.yaml
 
 curriculum: tiny-model  ## Teacher self-improvement -> curriculum -> student SFT, measured (TEACHER=oracle|openai:<m>@<url>|anthropic:<m>|hf:<path>).
 	OMP_NUM_THREADS=$(or $(OMP_NUM_THREADS),1) $(BIN)/python scripts/run_curriculum.py --task $(CURRICULUM_TASK) \

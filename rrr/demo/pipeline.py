@@ -1,0 +1,691 @@
+"""``make demo``: the whole RRR idea, offline on a CPU, from nothing, in minutes.
+
+Stages (each under ``<output_dir>/<stage>/``, each through the project's own library code):
+
+1. ``base`` — a byte-level BPE tokenizer trained on the task's own text (``rrr.models.task_tokenizer``) and a
+   random-init ~1M-parameter Qwen2 (``rrr.models.build_tiny_model``);
+2. ``curriculum`` — the oracle teacher's curriculum (``rrr.curriculum.build_curriculum``): direct answers to
+   training problems, witness reflections on plausible wrong attempts, and the retries that follow them;
+3. ``sft`` — warm start on it (``rrr.curriculum.train_sft``: TRL ``SFTTrainer``, loss on completions only);
+4. ``eval-sft`` — first try and after-reflection accuracy on held-out problems (``rrr.evaluation.evaluate``);
+5. ``failures`` — the student's failures on fresh training problems (``rrr.evaluation.mine_failures``);
+6. ``rrr`` — RRR GRPO on them (``rrr.training.train``, ``first_attempt_source: column``): reflections are the only
+   trained tokens, rewarded when the greedy retry passes the strict verifier;
+7. ``eval-rrr`` — the same evaluation of the RRR student;
+8. ``paired`` — the headline: both students reflect on the *same* frozen failed attempts (the SFT student's failures
+   on the held-out set) — greedy, and ``reflection_samples`` reflections at T=1 — with paired 95% intervals;
+9. optionally ``control`` / ``eval-control`` — RRR with rewards shuffled within each group (no credit signal),
+   evaluated like the RRR student and in ``paired`` too.
+
+Re-running skips finished stages. A stage is finished when its ``stage.json`` (written last, atomically) exists; it
+records the settings the stage was built with, and a finished stage built with other settings is an error rather
+than a silent mix of two configurations. A stage without ``stage.json`` is removed and run again.
+
+The task is the min-rooms variant (``rrr.demo.task`` explains why YES/NO, even strict, lets RRR learn to flip). Two
+references keep the headline honest: the majority baseline (always the most common number of rooms), and the best
+*shift rule* on the frozen failures ("answer the failed number + s", with s chosen on the test failures themselves):
+what the failure signal alone is worth without looking at the meetings.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import shutil
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from contextlib import contextmanager
+from typing import Any
+
+from rrr.demo.config import DEMO_TASK, DemoConfig
+from rrr.demo.report import format_tables, mean_with_ci, paired_difference
+from rrr.utils.io import atomic_write_json, atomic_write_text, read_jsonl
+
+logger = logging.getLogger("rrr.demo")
+
+TASK_KWARGS: dict[str, Any] = {}
+STAGE_FILE = "stage.json"
+STAGES = ("base", "curriculum", "sft", "eval-sft", "failures", "rrr", "eval-rrr", "control", "eval-control", "paired")
+
+
+class DemoError(RuntimeError):
+    """The demo cannot continue (a stage built with other settings, a stage that produced nothing usable)."""
+
+
+def _seed(config: DemoConfig, purpose: str) -> int:
+    """A per-purpose seed derived from the run seed (stable across processes: no ``hash()``)."""
+    import zlib
+
+    return (config.seed * 1_000_003 + zlib.crc32(purpose.encode())) % (2**31)
+
+
+def _quiet() -> None:
+    """Keep the demo's output to its own progress lines: no tqdm bars, no per-step library logging."""
+    import datasets
+    import transformers
+
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    datasets.disable_progress_bars()
+    datasets.utils.logging.set_verbosity_error()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+class DemoPipeline:
+    """Runs the stages of one demo configuration (see the module docstring)."""
+
+    def __init__(self, config: DemoConfig, progress: Callable[[str], None] | None = None):
+        from rrr.tasks import get_task
+
+        self.config = config
+        self.out = config.output_dir
+        self.task = get_task(DEMO_TASK, **TASK_KWARGS)
+        self.start = time.time()
+        self.timing: dict[str, float] = {}
+        self._print = progress or (lambda line: print(line, flush=True))
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Stage bookkeeping
+    # ------------------------------------------------------------------------------------------------------------
+    def path(self, stage: str, *parts: str) -> str:
+        return os.path.join(self.out, stage, *parts)
+
+    def log(self, message: str) -> None:
+        self._print(f"[demo {time.time() - self.start:6.1f}s] {message}")
+
+    def spec(self, stage: str) -> dict[str, Any]:
+        """The settings a stage depends on (its own and every upstream stage's), compared on re-runs."""
+        c = self.config.to_dict()
+        base = {"seed": c["seed"], "model": c["model"]}
+        curriculum = {
+            "seed": c["seed"],
+            "data": {k: c["data"][k] for k in ("sft_problems", "reflection_problems")},
+        }
+        sft = {**base, **curriculum, "sft": c["sft"]}
+        test = {"test_problems": c["data"]["test_problems"], "test_seed": c["data"]["test_seed"], "eval": c["eval"]}
+        failures = {**sft, "mining": c["mining"], "mining_problems": c["data"]["mining_problems"]}
+        rrr = {**failures, "rrr": c["rrr"]}
+        specs = {
+            "base": base,
+            "curriculum": curriculum,
+            "sft": sft,
+            "eval-sft": {**sft, **test},
+            "failures": failures,
+            "rrr": rrr,
+            "eval-rrr": {**rrr, **test},
+            "control": {**rrr, "control": "shuffled rewards"},
+            "eval-control": {**rrr, **test, "control": "shuffled rewards"},
+            "paired": {**rrr, **test, "control": c["control"]["enabled"]},
+        }
+        return specs[stage]
+
+    def stage(self, name: str, fn: Callable[[str], dict]) -> dict:
+        """Run ``fn(stage_dir)`` unless the stage is finished with the same settings; returns its result dict."""
+        directory = self.path(name)
+        marker = os.path.join(directory, STAGE_FILE)
+        spec = json.loads(json.dumps(self.spec(name)))
+        if os.path.exists(marker):
+            with open(marker) as f:
+                saved = json.load(f)
+            if saved.get("spec") != spec:
+                raise DemoError(
+                    f"{directory} was built with other settings than this run's; delete it (and the stages after "
+                    f"it) or use another --output-dir"
+                )
+            self.timing[name] = saved.get("seconds", 0.0)
+            self.log(f"{name}: done before, skipped ({_summary_line(name, saved['result'])})")
+            return saved["result"]
+        if os.path.exists(directory):
+            shutil.rmtree(directory)  # an unfinished stage: start it over
+        os.makedirs(directory)
+        self.log(f"{name}: running ...")
+        t0 = time.time()
+        result = fn(directory)
+        seconds = round(time.time() - t0, 1)
+        atomic_write_json(marker, {"spec": spec, "result": result, "seconds": seconds})
+        self.timing[name] = seconds
+        self.log(f"{name}: done in {seconds:.0f}s ({_summary_line(name, result)})")
+        return result
+
+    # ------------------------------------------------------------------------------------------------------------
+    # The run
+    # ------------------------------------------------------------------------------------------------------------
+    def run(self) -> dict:
+        _quiet()
+        os.makedirs(self.out, exist_ok=True)
+        atomic_write_json(os.path.join(self.out, "config.json"), self.config.to_dict())
+        self.log(f"output in {self.out} (seed {self.config.seed})")
+        self.stage("base", self.build_base)
+        self.stage("curriculum", self.build_curriculum)
+        self.stage("sft", self.train_sft)
+        eval_sft = self.stage("eval-sft", lambda d: self.evaluate(self.path("sft"), d, "sft"))
+        self.stage("failures", self.mine)
+        self.stage("rrr", lambda d: self.train_rrr(d, shuffle_rewards=False))
+        eval_rrr = self.stage("eval-rrr", lambda d: self.evaluate(self.path("rrr"), d, "rrr"))
+        evaluations = {"sft (before RRR)": eval_sft, "rrr (after RRR)": eval_rrr}
+        if self.config.control.enabled:
+            self.stage("control", lambda d: self.train_rrr(d, shuffle_rewards=True))
+            evaluations["control (shuffled rewards)"] = self.stage(
+                "eval-control", lambda d: self.evaluate(self.path("control"), d, "control")
+            )
+        paired = self.stage("paired", self.paired)
+        results = self.results(evaluations, paired)
+        self.log(f"finished in {time.time() - self.start:.0f}s; results in {os.path.join(self.out, 'results.md')}")
+        return results
+
+    # ------------------------------------------------------------------------------------------------------------
+    # 1. base model
+    # ------------------------------------------------------------------------------------------------------------
+    def build_base(self, directory: str) -> dict:
+        from rrr.models import build_tiny_model
+        from rrr.models.task_tokenizer import save_task_tokenizer, task_corpus, train_task_tokenizer
+
+        m = self.config.model
+        examples = self.task.generate(m.tokenizer_problems, seed=_seed(self.config, "tokenizer"), split="train")
+        witnesses = [self.task.witness_reflection(ex) or "" for ex in examples]
+        tokenizer = train_task_tokenizer(task_corpus(self.task, examples, witnesses), vocab_size=m.vocab_size)
+        model = build_tiny_model(
+            tokenizer,
+            hidden_size=m.hidden_size,
+            num_layers=m.num_layers,
+            num_heads=m.num_heads,
+            seed=_seed(self.config, "model"),
+        )
+        model.save_pretrained(directory)
+        save_task_tokenizer(tokenizer, directory, info={"trained_on": f"{len(examples)} {self.task.name} problems"})
+        return {"parameters": sum(p.numel() for p in model.parameters()), "vocab": len(tokenizer)}
+
+    # ------------------------------------------------------------------------------------------------------------
+    # 2. curriculum
+    # ------------------------------------------------------------------------------------------------------------
+    def build_curriculum(self, directory: str) -> dict:
+        from rrr.curriculum import CurriculumConfig, SolveResult, build_curriculum
+        from rrr.curriculum.dataset import save_rows
+        from rrr.demo.teacher import DemoOracleTeacher
+
+        d = self.config.data
+        task = self.task
+        sft_examples = task.generate(d.sft_problems, seed=_seed(self.config, "sft-data"), split="train")
+        rng = random.Random(_seed(self.config, "mistakes"))
+        failures = []
+        for ex in task.generate(d.reflection_problems, seed=_seed(self.config, "reflection-data"), split="train"):
+            attempt = task.synthesize_failure(ex, rng)
+            if attempt is not None:
+                failures.append(SolveResult(ex, attempt, task.verify(ex, attempt)))
+        result = build_curriculum(
+            task,
+            DemoOracleTeacher(task),
+            sft_examples,
+            strategy="",
+            output_dir=directory,
+            # balance=False: the generator already fixes the label mix; balancing min-rooms answers would cut the data
+            # to the rarest peak (5 meetings at once) and make every peak equally likely, unlike the test set
+            config=CurriculumConfig(balance=False, synthetic_failures=0, seed=self.config.seed, progress=False),
+            failures=failures,
+        )
+        stats = dict(result.stats)
+        if result.reflection_path is None:
+            raise DemoError("the oracle curriculum produced no reflection rows")
+        # The retry that follows each reflection is trained too: the student must learn to *use* a witness.
+        import datasets
+
+        rows = []
+        for row in datasets.load_from_disk(result.reflection_path):
+            example = json.loads(row["example_json"])
+            attempt = row["prompt"][-2]["content"]
+            reflection = row["completion"][-1]["content"]
+            rows.append({"prompt": row["prompt"], "completion": row["completion"]})
+            rows.append(
+                {
+                    "prompt": task.retry_messages(example, attempt, reflection),
+                    "completion": [{"role": "assistant", "content": row["retry"]}],
+                }
+            )
+        save_rows(rows, os.path.join(directory, "reflection_retry"))
+        stats["reflection_and_retry_rows"] = len(rows)
+        return stats
+
+    # ------------------------------------------------------------------------------------------------------------
+    # 3. SFT
+    # ------------------------------------------------------------------------------------------------------------
+    def train_sft(self, directory: str) -> dict:
+        from trl import ModelConfig
+
+        from rrr.curriculum import CurriculumSFTConfig, train_sft
+
+        s = self.config.sft
+        args = CurriculumSFTConfig(
+            output_dir=directory,
+            dataset_path=self.path("curriculum", "sft"),
+            reflection_dataset_path=self.path("curriculum", "reflection_retry") if s.include_reflections else None,
+            task=DEMO_TASK,
+            task_kwargs=TASK_KWARGS,
+            max_steps=s.max_steps,
+            per_device_train_batch_size=s.batch_size,
+            learning_rate=s.learning_rate,
+            lr_scheduler_type=s.lr_scheduler_type,
+            warmup_steps=s.warmup_steps,
+            max_length=256,
+            use_cpu=True,
+            bf16=False,
+            report_to="none",
+            save_strategy="no",
+            logging_steps=max(1, s.max_steps // 10),
+            disable_tqdm=True,
+            log_level="error",
+            seed=_seed(self.config, "sft"),
+            data_seed=_seed(self.config, "sft"),
+        )
+        model_args = ModelConfig(model_name_or_path=self.path("base"), dtype="float32")
+        with _library_logging_off():
+            summary = train_sft(args, model_args)
+        losses = summary.get("losses") or []
+        return {
+            "steps": summary["global_step"],
+            "rows": summary["train_rows"],
+            "train_seconds": summary["train_seconds"],
+            "loss_first": losses[0] if losses else None,
+            "loss_last": losses[-1] if losses else None,
+        }
+
+    # ------------------------------------------------------------------------------------------------------------
+    # 4 / 7. evaluation
+    # ------------------------------------------------------------------------------------------------------------
+    def generator(self, model_dir: str):
+        from rrr.generation import HFGenerator
+        from rrr.models import load_model_and_tokenizer
+
+        model, tokenizer = load_model_and_tokenizer(model_dir, dtype="float32", device="cpu")
+        return HFGenerator(model, tokenizer, batch_size=self.config.eval.batch_size)
+
+    def test_examples(self) -> list[dict]:
+        d = self.config.data
+        return [dict(ex) for ex in self.task.load(split="test", n=d.test_problems, seed=d.test_seed)]
+
+    def evaluate(self, model_dir: str, directory: str, name: str) -> dict:
+        from rrr.evaluation import EvalConfig, evaluate
+
+        e, d = self.config.eval, self.config.data
+        config = EvalConfig(
+            task=DEMO_TASK,
+            task_kwargs=dict(TASK_KWARGS),
+            split="test",
+            n=d.test_problems,
+            seed=d.test_seed,
+            attempt_max_tokens=e.attempt_max_tokens,
+            reflection_max_tokens=e.reflection_max_tokens,
+            retry_max_tokens=e.retry_max_tokens,
+            temperature=0.0,
+            reflection_temperature=0.0,
+            batch_size=e.batch_size,
+        )
+        results = evaluate(self.generator(model_dir), config, output_dir=directory, model_name=name, progress=False)
+        m = results["metrics"]
+        return {
+            "n": m["n"],
+            "first_try": m["first_try"],
+            "second_try": m["second_try"],
+            "fix_rate": m["fix_rate"],
+            "leak_rate": m["leak_rate"],
+            "majority_baseline": m["majority_baseline"],
+            "per_difficulty": m.get("per_difficulty"),
+        }
+
+    # ------------------------------------------------------------------------------------------------------------
+    # 5. failure mining
+    # ------------------------------------------------------------------------------------------------------------
+    def mine(self, directory: str) -> dict:
+        import datasets
+
+        from rrr.evaluation import MiningConfig, mine_failures
+        from rrr.utils.io import atomic_directory
+
+        mc, d = self.config.mining, self.config.data
+        examples = self.task.generate(d.mining_problems, seed=_seed(self.config, "mining-data"), split="train")
+        generator = self.generator(self.path("sft"))
+        kept: dict[str, dict] = {}
+        reports = {}
+        passes = []
+        if mc.greedy:
+            passes.append(("greedy", MiningConfig(k=1, temperature=0.0, max_tokens=mc.max_tokens)))
+        if mc.sampled_k:
+            passes.append(
+                (
+                    "sampled",
+                    MiningConfig(
+                        k=mc.sampled_k,
+                        temperature=mc.temperature,
+                        max_tokens=mc.max_tokens,
+                        seed=_seed(self.config, "mining"),
+                    ),
+                )
+            )
+        for label, mining_config in passes:
+            mining_config.batch_size = self.config.eval.batch_size
+            rows, report = mine_failures(self.task, generator, examples, mining_config, progress=False)
+            reports[label] = {k: report[k] for k in ("n", "kept", "failure_rate", "per_difficulty")}
+            for row in rows:  # the greedy failure of a problem is kept when both passes failed it
+                kept.setdefault(row["id"], {**row, "mined_by": label})
+        if not kept:
+            raise DemoError("the SFT student failed no mining problem: nothing to train RRR on (train SFT less?)")
+        rows = [kept[ex["id"]] for ex in examples if ex["id"] in kept]
+        with atomic_directory(os.path.join(directory, "dataset")) as tmp:
+            datasets.Dataset.from_list(rows).save_to_disk(tmp)
+        return {"problems": len(examples), "failures": len(rows), "passes": reports}
+
+    # ------------------------------------------------------------------------------------------------------------
+    # 6. RRR
+    # ------------------------------------------------------------------------------------------------------------
+    def rrr_args(self, directory: str):
+        from rrr.training import RRRConfig
+
+        r = self.config.rrr
+        return RRRConfig(
+            output_dir=directory,
+            task=DEMO_TASK,
+            task_kwargs=dict(TASK_KWARGS),
+            dataset_source=self.path("failures", "dataset"),
+            dataset_split="train",
+            first_attempt_source=r.first_attempt_source,
+            first_attempt_tries=r.first_attempt_tries if r.first_attempt_source == "online" else 1,
+            attempt_temperature=r.attempt_temperature,
+            attempt_max_tokens=self.config.mining.max_tokens,
+            max_completion_length=r.reflection_max_tokens,
+            retry_max_tokens=r.retry_max_tokens,
+            retry_temperature=0.0,
+            temperature=r.temperature,
+            num_generations=r.num_generations,
+            per_device_train_batch_size=r.tasks_per_step * r.num_generations,
+            learning_rate=r.learning_rate,
+            lr_scheduler_type="constant_with_warmup",
+            warmup_steps=r.warmup_steps,
+            beta=r.beta,
+            loss_type=r.loss_type,
+            max_steps=r.max_steps,
+            use_cpu=True,
+            bf16=False,
+            gradient_checkpointing=False,
+            logging_steps=max(1, r.max_steps // 10),
+            report_to="none",
+            save_strategy="no",
+            disable_tqdm=True,
+            log_level="error",
+            log_completions=False,
+            seed=_seed(self.config, "rrr"),
+            data_seed=_seed(self.config, "rrr"),
+        )
+
+    def train_rrr(self, directory: str, shuffle_rewards: bool) -> dict:
+        from trl import ModelConfig
+
+        from rrr.models.task_tokenizer import TOKENIZER_INFO
+        from rrr.models.tiny import MARKER
+        from rrr.training import train
+
+        r = self.config.rrr
+        args = self.rrr_args(directory)
+        model_args = ModelConfig(
+            model_name_or_path=os.path.abspath(self.path("sft")),
+            dtype="float32",
+            use_peft=r.lora_r > 0,
+            lora_r=max(1, r.lora_r),
+            lora_alpha=2 * max(1, r.lora_r),
+            lora_dropout=0.0,
+            lora_target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        )
+        model = tokenizer = None
+        if r.freeze_embeddings:
+            from transformers import AutoModelForCausalLM
+
+            from rrr.models import load_tokenizer
+
+            model = AutoModelForCausalLM.from_pretrained(model_args.model_name_or_path, dtype="float32")
+            model.get_input_embeddings().weight.requires_grad_(False)
+            tokenizer = load_tokenizer(model_args.model_name_or_path)
+        with _library_logging_off(), _shuffled_rewards(shuffle_rewards, _seed(self.config, "control")):
+            summary = train(args, model_args, model=model, tokenizer=tokenizer)
+        for name in (MARKER, TOKENIZER_INFO):  # so rrr.models.load_tokenizer recognises the saved tokenizer
+            if os.path.exists(self.path("base", name)):
+                shutil.copyfile(self.path("base", name), os.path.join(directory, name))
+        return {
+            "steps": summary["global_step"],
+            "train_seconds": summary["train_seconds"],
+            "generated_tokens": summary.get("generated_tokens"),
+            "shuffled_rewards": shuffle_rewards,
+            **_reward_curve(os.path.join(directory, "episodes.jsonl")),
+        }
+
+    # ------------------------------------------------------------------------------------------------------------
+    # 8. paired comparison on frozen held-out failures
+    # ------------------------------------------------------------------------------------------------------------
+    def paired(self, directory: str) -> dict:
+        from rrr.demo.task import check_witness
+        from rrr.episode import EpisodeConfig, run_episodes
+        from rrr.generation import SamplingParams
+        from rrr.utils.io import append_jsonl
+
+        e = self.config.eval
+        by_id = {self.task.example_id(ex): ex for ex in self.test_examples()}
+        frozen = [r for r in read_jsonl(self.path("eval-sft", "samples.jsonl")) if not r["attempt_passed"]]
+        if not frozen:
+            raise DemoError("the SFT student made no mistake on the test set: nothing to reflect on")
+        examples = [by_id[r["id"]] for r in frozen]
+        attempts = [r["attempt"] for r in frozen]
+        students = {"sft": self.path("sft"), "rrr": self.path("rrr")}
+        if self.config.control.enabled:
+            students["control"] = self.path("control")
+        greedy_cfg = EpisodeConfig(
+            reflection=SamplingParams(e.reflection_max_tokens, 0.0),
+            retry=SamplingParams(e.retry_max_tokens, 0.0),
+        )
+        sampled_cfg = EpisodeConfig(
+            reflection=SamplingParams(
+                e.reflection_max_tokens, e.reflection_temperature, seed=_seed(self.config, "paired")
+            ),
+            retry=SamplingParams(e.retry_max_tokens, 0.0),
+            reflections_per_failure=e.reflection_samples,
+        )
+        scores: dict[str, dict[str, list[float]]] = {}
+        out: dict[str, Any] = {
+            "n": len(frozen),
+            "reflection_samples": e.reflection_samples,
+            "temperature": e.reflection_temperature,
+            "shift_rule": shift_rule_baseline(self.task, examples, attempts),
+            "students": {},
+        }
+        for name, model_dir in students.items():
+            generator = self.generator(model_dir)
+            greedy = run_episodes(self.task, generator, examples, greedy_cfg, first_attempts=attempts)
+            sampled = run_episodes(self.task, generator, examples, sampled_cfg, first_attempts=attempts)
+            g = [float(ep.retry_passed) for ep in greedy]
+            s = [sum(o.success_rate for o in ep.reflections) / len(ep.reflections) for ep in sampled]
+            kinds = [check_witness(ep.example, o.text) for ep in sampled for o in ep.reflections]
+            scores[name] = {"greedy": g, "sampled": s}
+            out["students"][name] = {
+                "greedy": mean_with_ci(g),
+                "sampled": mean_with_ci(s),
+                "faithful_witness": mean_with_ci([float(k == "peak") for k in kinds]),
+                "witness_kinds": {k: kinds.count(k) / len(kinds) for k in sorted(set(kinds))},
+                "leak_rate": mean_with_ci([float(o.leaked) for ep in sampled for o in ep.reflections]),
+            }
+            append_jsonl(
+                os.path.join(directory, "samples.jsonl"),
+                [
+                    {
+                        "student": name,
+                        "id": ep.example_id,
+                        "attempt": ep.attempt.text,
+                        "greedy_reflection": gep.reflections[0].text,
+                        "greedy_retry": gep.reflections[0].retries[0].text,
+                        "greedy_retry_passed": gep.retry_passed,
+                        "sampled_reflections": [o.text for o in ep.reflections],
+                        "sampled_retry_passed": [o.verdicts[0].passed for o in ep.reflections],
+                    }
+                    for gep, ep in zip(greedy, sampled)
+                ],
+            )
+        out["gains"] = {
+            name: {
+                "greedy": paired_difference(scores[name]["greedy"], scores["sft"]["greedy"]),
+                "sampled": paired_difference(scores[name]["sampled"], scores["sft"]["sampled"]),
+            }
+            for name in students
+            if name != "sft"
+        }
+        return out
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Results
+    # ------------------------------------------------------------------------------------------------------------
+    def results(self, evaluations: dict[str, dict], paired: dict) -> dict:
+        gain = paired["gains"]["rrr"]["sampled"]
+        lo, hi = gain["ci"]
+        verdict = (
+            f"RRR gain on frozen held-out failures (T={paired['temperature']:g}, {paired['reflection_samples']} "
+            f"reflections each): {100 * gain['diff']:+.1f} pp, 95% CI [{100 * lo:+.1f}, {100 * hi:+.1f}] — "
+            + ("larger than its confidence interval (CI excludes 0)." if lo > 0 else "NOT larger than its CI.")
+        )
+        results = {
+            "config": self.config.to_dict(),
+            "evaluations": evaluations,
+            "paired": paired,
+            "gain_exceeds_ci": lo > 0,
+            "verdict": verdict,
+            "timing": dict(self.timing),
+            "total_seconds": round(sum(self.timing.values()), 1),
+        }
+        table = format_tables(results)
+        atomic_write_json(os.path.join(self.out, "results.json"), results)
+        atomic_write_text(os.path.join(self.out, "results.md"), table)
+        self._print("\n" + table)
+        return results
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Helpers
+# ----------------------------------------------------------------------------------------------------------------
+def shift_rule_baseline(task, examples: list[dict], attempts: list[str]) -> dict:
+    """The best "answer the failed number + s" rule on these failures (s in -2..2, chosen on them: an upper bound).
+
+    What the failure signal alone is worth: a retry that never looks at the meetings, only at the number it got
+    wrong. A reflection-and-retry that beats it is using the problem, not just the verdict.
+    """
+    from rrr.tasks.parsing import last_answer
+
+    best: dict = {"shift": 0, "acc": 0.0, "ci": [0.0, 0.0], "n": len(examples)}
+    for shift in (-2, -1, 1, 2):
+        hits = []
+        for example, attempt in zip(examples, attempts):
+            answer = (last_answer(attempt) or "").strip()
+            guess = f"<answer>{int(answer) + shift}</answer>" if answer.isdigit() and len(answer) < 4 else ""
+            hits.append(float(task.verify(example, guess).passed))
+        m = mean_with_ci(hits)
+        if m["acc"] > best["acc"]:
+            best = {"shift": shift, **m}
+    return best
+
+
+def _reward_curve(path: str, window: int = 50) -> dict:
+    """Mean RRR reward over the first and last ``window`` steps (from ``episodes.jsonl``)."""
+    if not os.path.exists(path):
+        return {}
+    by_step: dict[int, list[float]] = {}
+    for row in read_jsonl(path):
+        by_step.setdefault(row["step"], []).append(row["reward"])
+    steps = sorted(by_step)
+    if not steps:
+        return {}
+
+    def mean(chunk):
+        values = [v for s in chunk for v in by_step[s]]
+        return round(sum(values) / len(values), 4) if values else None
+
+    return {"reward_first_steps": mean(steps[:window]), "reward_last_steps": mean(steps[-window:])}
+
+
+def _summary_line(stage: str, result: dict) -> str:
+    """One short human line per finished stage."""
+
+    def p(m):
+        return f"{100 * m['acc']:.1f}%"
+
+    if stage == "base":
+        return f"{result['parameters'] / 1e6:.2f}M parameters, {result['vocab']}-token BPE tokenizer"
+    if stage == "curriculum":
+        return f"{result.get('sft_rows')} answer rows, {result.get('reflection_and_retry_rows')} reflection+retry rows"
+    if stage == "sft":
+        return f"{result['steps']} steps, loss {result['loss_first']:.3f} -> {result['loss_last']:.3f}"
+    if stage.startswith("eval"):
+        return f"1st try {p(result['first_try'])}, after reflection {p(result['second_try'])}, failures fixed {p(result['fix_rate'])}"
+    if stage == "failures":
+        return f"{result['failures']} failed attempts on {result['problems']} training problems"
+    if stage in ("rrr", "control"):
+        return (
+            f"{result['steps']} steps, reward {result.get('reward_first_steps')} -> {result.get('reward_last_steps')}"
+        )
+    if stage == "paired":
+        return ", ".join(
+            f"{name} {100 * g['sampled']['diff']:+.1f} pp [{100 * g['sampled']['ci'][0]:+.1f}, "
+            f"{100 * g['sampled']['ci'][1]:+.1f}]"
+            for name, g in result["gains"].items()
+        )
+    return ""
+
+
+@contextmanager
+def _library_logging_off():
+    """Trainers reconfigure logging (and print a line per logging step); keep the demo's output readable."""
+    import io
+
+    root = logging.getLogger()
+    saved_level = root.level
+    stdout = sys.stdout
+    sys.stdout = io.StringIO() if os.environ.get("RRR_DEMO_VERBOSE") != "1" else stdout
+    try:
+        yield
+    finally:
+        sys.stdout = stdout
+        root.setLevel(saved_level)
+
+
+@contextmanager
+def _shuffled_rewards(enabled: bool, seed: int):
+    """The control: while active, RRR training permutes each group's rewards (same values, random reflections).
+
+    ``rrr.training.build_trainer`` looks ``RRRRollout`` up in ``rrr.training.rollout`` when it builds the trainer, so
+    the control swaps in a subclass there for the duration of the run. The rewards' values per group are unchanged —
+    so are the advantages' magnitudes and the no-signal masking — only their link to *which* reflection earned them
+    is cut.
+    """
+    if not enabled:
+        yield
+        return
+    import rrr.training.rollout as rollout
+
+    original = rollout.RRRRollout
+    rng = random.Random(seed)
+
+    class ShuffledRewardRollout(original):
+        def __call__(self, prompts, trainer):
+            out = super().__call__(prompts, trainer)
+            group = trainer.num_generations  # rows come as consecutive groups of G (checked by RRRRollout)
+            rewards = out["rrr_reward"]
+            for start in range(0, len(rewards), group):
+                block = rewards[start : start + group]
+                if any(r is None for r in block):
+                    continue
+                rng.shuffle(block)
+                rewards[start : start + group] = block
+            return out
+
+    rollout.RRRRollout = ShuffledRewardRollout
+    try:
+        yield
+    finally:
+        rollout.RRRRollout = original

@@ -1,0 +1,113 @@
+"""The demo's numbers: paired differences with 95% intervals, and the before/after tables.
+
+Why paired: after RRR the student's *first* attempts change too, so "2nd try before vs after" on two independent
+evaluations mixes a change in which problems fail with a change in how well the student recovers. The headline
+comparison therefore holds the failures fixed — the SFT student's failed first attempts on held-out problems — and
+asks both students to reflect on exactly those attempts; the per-problem differences give a paired interval that is
+much narrower than two independent Wilson intervals.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+Z95 = 1.959964
+
+
+def paired_difference(after: Sequence[float], before: Sequence[float], z: float = Z95) -> dict:
+    """Mean of ``after - before`` per problem with a normal-approximation 95% interval (not clipped: can be < 0)."""
+    if len(after) != len(before):
+        raise ValueError(f"paired samples differ in length: {len(after)} vs {len(before)}")
+    n = len(after)
+    if n == 0:
+        return {"diff": float("nan"), "ci": [float("nan"), float("nan")], "n": 0, "significant": False}
+    diffs = [a - b for a, b in zip(after, before)]
+    mean = sum(diffs) / n
+    var = sum((d - mean) ** 2 for d in diffs) / (n - 1) if n > 1 else 0.0
+    half = z * math.sqrt(var / n)
+    lo, hi = mean - half, mean + half
+    return {"diff": mean, "ci": [lo, hi], "n": n, "significant": lo > 0 or hi < 0}
+
+
+def mean_with_ci(values: Sequence[float], z: float = Z95) -> dict:
+    """Mean of per-problem scores in [0, 1] with a normal-approximation 95% interval, clipped to [0, 1]."""
+    n = len(values)
+    if n == 0:
+        return {"acc": float("nan"), "ci": [float("nan"), float("nan")], "n": 0}
+    mean = sum(values) / n
+    var = sum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
+    half = z * math.sqrt(var / n)
+    return {"acc": mean, "ci": [max(0.0, mean - half), min(1.0, mean + half)], "n": n}
+
+
+def pct(m: dict | None) -> str:
+    """``"85.1 [83.8, 86.3]"`` for an ``{"acc", "ci"}`` mapping."""
+    if not m or not m.get("n"):
+        return "–"
+    lo, hi = m["ci"]
+    return f"{100 * m['acc']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
+def pp(d: dict | None) -> str:
+    """``"+13.7 [10.1, 17.3] pp"`` for a ``paired_difference`` result."""
+    if not d or not d.get("n"):
+        return "–"
+    lo, hi = d["ci"]
+    return f"{100 * d['diff']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
+
+
+def format_tables(results: dict) -> str:
+    """The demo's markdown report: the before/after evaluation, the paired headline, and the time per stage."""
+    lines: list[str] = []
+    evals = results["evaluations"]
+    n_test = next(iter(evals.values()))["n"] if evals else 0
+    lines += [
+        f"### Held-out test set ({n_test} problems, greedy; 2nd try = one reflection + one retry after a failure)",
+        "",
+        "| student | 1st try | after reflection | failures fixed | majority baseline |",
+        "|---|---|---|---|---|",
+    ]
+    for name, m in evals.items():
+        lines.append(
+            f"| {name} | {pct(m['first_try'])} | {pct(m['second_try'])} | {pct(m['fix_rate'])} | "
+            f"{100 * m['majority_baseline']:.1f} |"
+        )
+    paired = results.get("paired")
+    if paired:
+        k = paired["reflection_samples"]
+        lines += [
+            "",
+            f"### Headline: retry pass rate on {paired['n']} frozen held-out failures (the SFT student's failed first "
+            "attempts; each student reflects on the same attempts, greedy retry)",
+            "",
+            f"| reflections by | greedy reflection | T={paired['temperature']:g} reflections ({k} per failure) | "
+            "witness is faithful (lists the peak's meetings) | leak rate |",
+            "|---|---|---|---|---|",
+        ]
+        for name, m in paired["students"].items():
+            lines.append(
+                f"| {name} | {pct(m['greedy'])} | {pct(m['sampled'])} | {pct(m['faithful_witness'])} | "
+                f"{pct(m['leak_rate'])} |"
+            )
+        rule = paired.get("shift_rule")
+        if rule:
+            lines.append(
+                f"| no reflection: best shift rule (failed answer {rule['shift']:+d}, chosen on these failures) | "
+                f"{pct(rule)} | | | |"
+            )
+        lines += [
+            "",
+            "| paired gain over SFT (pp, 95% CI) | greedy reflection | sampled reflections |",
+            "|---|---|---|",
+        ]
+        for name, g in paired["gains"].items():
+            lines.append(f"| {name} | {pp(g['greedy'])} | {pp(g['sampled'])} |")
+    verdict = results.get("verdict")
+    if verdict:
+        lines += ["", f"**{verdict}**"]
+    timing = results.get("timing")
+    if timing:
+        lines += ["", "| stage | seconds |", "|---|---|"]
+        lines += [f"| {name} | {sec:.0f} |" for name, sec in timing.items()]
+    return "\n".join(lines) + "\n"

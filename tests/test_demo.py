@@ -1,0 +1,181 @@
+"""The demo pipeline's wiring (``make demo``): tiny settings, every stage, artifacts, re-runs, and its pieces.
+
+The full demo (``python scripts/demo.py``, ~10 minutes) is the learning evidence; these tests check, in well under a
+minute, that every stage runs through the library, writes complete artifacts, skips on a re-run, refuses to mix
+settings, and that the table it prints agrees with the numbers it saved.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+
+import pytest
+
+from rrr.demo.config import DEMO_TASK, DemoConfig
+from rrr.demo.pipeline import STAGE_FILE, DemoError, DemoPipeline
+from rrr.demo.report import paired_difference
+from rrr.demo.task import DemoSchedulingTask, check_witness
+from rrr.tasks import get_task
+from rrr.tasks.scheduling import max_overlap
+
+TINY = {
+    "seed": 3,
+    "model": {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "vocab_size": 400, "tokenizer_problems": 200},
+    "data": {"sft_problems": 192, "reflection_problems": 64, "mining_problems": 96, "test_problems": 48},
+    "sft": {"max_steps": 3, "batch_size": 16, "warmup_steps": 0},
+    "mining": {"greedy": True, "sampled_k": 1},
+    "rrr": {"max_steps": 2, "tasks_per_step": 2, "num_generations": 2, "warmup_steps": 0},
+    "eval": {"reflection_samples": 2, "batch_size": 64},
+}
+
+
+def tiny_config(tmp_path, **overrides) -> DemoConfig:
+    data = json.loads(json.dumps(TINY))
+    data["output_dir"] = str(tmp_path / "demo")
+    for key, value in overrides.items():
+        section, _, field = key.partition("__")
+        data.setdefault(section, {})[field] = value
+    return DemoConfig.from_dict(data)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The pipeline, end to end
+# ------------------------------------------------------------------------------------------------------------------
+def test_pipeline_writes_every_artifact_and_a_consistent_table(tmp_path):
+    lines: list[str] = []
+    config = tiny_config(tmp_path)
+    results = DemoPipeline(config, progress=lines.append).run()
+    out = config.output_dir
+
+    for stage in ("base", "curriculum", "sft", "eval-sft", "failures", "rrr", "eval-rrr", "paired"):
+        assert os.path.exists(os.path.join(out, stage, STAGE_FILE)), stage
+    assert not os.path.exists(os.path.join(out, "control"))  # off by default
+    for name in ("results.json", "results.md", "config.json"):
+        assert os.path.exists(os.path.join(out, name))
+    assert os.path.exists(os.path.join(out, "sft", "sft_summary.json"))
+    assert os.path.exists(os.path.join(out, "rrr", "run_summary.json"))
+    assert os.path.exists(os.path.join(out, "rrr", "episodes.jsonl"))
+
+    # every stage printed a progress line with the elapsed time
+    assert all(line.startswith("[demo ") for line in lines if line.startswith("["))
+    for stage in ("base", "sft", "rrr", "paired"):
+        assert any(f"] {stage}: done in" in line for line in lines), stage
+
+    # the evaluations cover the whole held-out test set, with the 50% majority baseline beside them
+    for name, m in results["evaluations"].items():
+        assert m["n"] == config.data.test_problems, name
+        assert 0.2 < m["majority_baseline"] < 0.6  # always the most common number of rooms
+        assert m["first_try"]["acc"] <= m["second_try"]["acc"]  # a retry can only add passes
+
+    # the paired set is exactly the SFT student's failures on the test set
+    with open(os.path.join(out, "eval-sft", "samples.jsonl")) as f:
+        failed = [json.loads(line) for line in f if not json.loads(line)["attempt_passed"]]
+    paired = results["paired"]
+    assert paired["n"] == len(failed)
+    assert set(paired["students"]) == {"sft", "rrr"}
+    gain = paired["gains"]["rrr"]["sampled"]
+    expected = paired["students"]["rrr"]["sampled"]["acc"] - paired["students"]["sft"]["sampled"]["acc"]
+    assert gain["diff"] == pytest.approx(expected)
+    assert results["gain_exceeds_ci"] == (gain["ci"][0] > 0)
+
+    # the printed table is the saved one and shows what the issue asks for
+    with open(os.path.join(out, "results.md")) as f:
+        table = f.read()
+    assert "\n" + table in "\n".join(lines)
+    for text in ("1st try", "after reflection", "majority baseline", "paired gain", results["verdict"]):
+        assert text in table
+
+
+def test_rerun_skips_finished_stages_and_refuses_other_settings(tmp_path):
+    config = tiny_config(tmp_path, rrr__max_steps=1)
+    first = DemoPipeline(config, progress=lambda line: None).run()
+
+    lines: list[str] = []
+    second = DemoPipeline(config, progress=lines.append).run()
+    assert sum("skipped" in line for line in lines) == 8
+    assert second["paired"] == first["paired"]
+
+    # an unfinished stage (no stage.json) is run again from scratch
+    os.remove(os.path.join(config.output_dir, "paired", STAGE_FILE))
+    lines.clear()
+    DemoPipeline(config, progress=lines.append).run()
+    assert any("] paired: done in" in line for line in lines)
+
+    # a finished stage built with other settings is an error, not a silent mix
+    changed = tiny_config(tmp_path, rrr__max_steps=1, sft__learning_rate=5e-4)
+    with pytest.raises(DemoError, match="other settings"):
+        DemoPipeline(changed, progress=lambda line: None).run()
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Pieces
+# ------------------------------------------------------------------------------------------------------------------
+def test_demo_task_formats_are_compact_and_the_witness_is_a_lesson():
+    task = get_task(DEMO_TASK)
+    assert isinstance(task, DemoSchedulingTask) and task.variant == "min_rooms"
+    rng = random.Random(0)
+    for ex in task.generate(60, seed=1, split="train"):
+        assert task.attempt_prompt(ex) == "meetings " + " ".join(f"{s}-{e}" for s, e in ex["meetings"])
+        answer = task.worked_solution(ex)
+        assert answer == f"<answer>{max_overlap(ex['meetings'])}</answer>" and task.verify(ex, answer).passed
+        witness = task.witness_reflection(ex)
+        assert check_witness(ex, witness) == "peak"
+        assert not task.leaks_answer(ex, witness)  # it says where the peak is, not how many rooms
+        mistake = task.synthesize_failure(ex, rng)
+        assert mistake is not None and not task.verify(ex, mistake).passed
+    ex = {"meetings": [[9, 11], [10, 12], [11, 13]]}
+    assert task.witness_reflection(ex) == "at 10 : 9-11 10-12"
+    assert check_witness(ex, "at 11 : 10-12 11-13") == "peak"
+    assert check_witness(ex, "at 9 : 9-11") == "valid"
+    assert check_witness(ex, "at 11 : 9-11 10-12 11-13") == "wrong_meetings"  # 9-11 has ended at 11
+    assert check_witness(ex, "<answer>2</answer>") == "unparsed"
+    assert task.leaks_answer(ex, "<answer>2</answer>")
+
+
+def test_task_tokenizer_round_trips_and_loads_with_load_tokenizer(tmp_path):
+    from rrr.models import load_tokenizer
+    from rrr.models.task_tokenizer import save_task_tokenizer, task_corpus, train_task_tokenizer
+
+    task = DemoSchedulingTask()
+    examples = task.generate(300, seed=0, split="train")
+    tokenizer = train_task_tokenizer(task_corpus(task, examples, [task.witness_reflection(e) for e in examples]))
+    save_task_tokenizer(tokenizer, str(tmp_path / "tok"))
+    loaded = load_tokenizer(str(tmp_path / "tok"))
+
+    ex = examples[0]
+    conversation = task.retry_messages(ex, task.worked_solution(ex), task.witness_reflection(ex))
+    ids = loaded.apply_chat_template(conversation, tokenize=True, add_generation_prompt=True, return_dict=False)
+    assert list(ids) == list(
+        tokenizer.apply_chat_template(conversation, tokenize=True, add_generation_prompt=True, return_dict=False)
+    )
+    text = loaded.decode(ids)
+    assert text.endswith("<|im_start|>assistant\n") and task.attempt_prompt(ex) in text
+    # ~1 token per word: a prompt of k meetings is 2k + 1 tokens ("meetings", then " 9-", "11" per meeting)
+    prompt = task.attempt_prompt(ex)
+    assert len(loaded(prompt, add_special_tokens=False)["input_ids"]) == 2 * len(ex["meetings"]) + 1
+    assert len(loaded("<answer>3</answer>", add_special_tokens=False)["input_ids"]) == 3
+    # lossless on any text, model output included (byte-level: no <unk>)
+    for sample in ("at 12 : 11-13 12-14 <answer>YES</answer>", "héllo  wörld\t\n☃ 12-13-14 ??", ""):
+        assert loaded.decode(loaded(sample, add_special_tokens=False)["input_ids"]) == sample
+    assert loaded.eos_token == "<|im_end|>" and loaded.pad_token == "<|endoftext|>"
+
+
+def test_paired_difference_is_not_clipped_and_flags_significance():
+    up = paired_difference([1.0] * 50 + [0.0] * 50, [0.0] * 100)
+    assert up["diff"] == pytest.approx(0.5) and up["significant"] and up["ci"][0] > 0
+    down = paired_difference([0.0] * 100, [1.0] * 30 + [0.0] * 70)
+    assert down["diff"] == pytest.approx(-0.3) and down["ci"][1] < 0
+    flat = paired_difference([1.0, 0.0] * 20, [0.0, 1.0] * 20)
+    assert flat["diff"] == 0 and not flat["significant"]
+    with pytest.raises(ValueError):
+        paired_difference([1.0], [])
+
+
+def test_config_rejects_unknown_keys_and_reads_the_recipe():
+    with pytest.raises(ValueError, match="unknown key"):
+        DemoConfig.from_dict({"rrr": {"max_step": 3}})
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    config = DemoConfig.from_yaml(os.path.join(root, "recipes", "demo", "config.yaml"), {"rrr.max_steps": 7})
+    assert config.rrr.max_steps == 7 and config.output_dir == "runs/demo"
