@@ -49,6 +49,9 @@ logger = logging.getLogger("rrr.demo")
 
 TASK_KWARGS: dict[str, Any] = {}
 STAGE_FILE = "stage.json"
+#: Stages that only measure existing models: cheap, so they are recomputed (not refused) when their settings change,
+#: e.g. when the control is switched on after a finished run, or the evaluation settings change.
+DERIVED_STAGES = ("eval-sft", "eval-rrr", "eval-control", "paired")
 STAGES = ("base", "curriculum", "sft", "eval-sft", "failures", "rrr", "eval-rrr", "control", "eval-control", "paired")
 
 
@@ -63,8 +66,9 @@ def _seed(config: DemoConfig, purpose: str) -> int:
     return (config.seed * 1_000_003 + zlib.crc32(purpose.encode())) % (2**31)
 
 
-def _quiet() -> None:
-    """Keep the demo's output to its own progress lines: no tqdm bars, no per-step library logging."""
+@contextmanager
+def _quiet():
+    """Keep the demo's output to its own progress lines: no tqdm bars, library warnings or per-step logging."""
     import datasets
     import transformers
 
@@ -73,8 +77,10 @@ def _quiet() -> None:
     datasets.utils.logging.set_verbosity_error()
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
-    warnings.filterwarnings("ignore", category=UserWarning)
-    warnings.filterwarnings("ignore", category=FutureWarning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        yield
 
 
 class DemoPipeline:
@@ -133,14 +139,18 @@ class DemoPipeline:
         if os.path.exists(marker):
             with open(marker) as f:
                 saved = json.load(f)
-            if saved.get("spec") != spec:
+            if saved.get("spec") != spec and name in DERIVED_STAGES:
+                self.log(f"{name}: settings changed, recomputing")
+                os.remove(marker)
+            elif saved.get("spec") != spec:
                 raise DemoError(
                     f"{directory} was built with other settings than this run's; delete it (and the stages after "
                     f"it) or use another --output-dir"
                 )
-            self.timing[name] = saved.get("seconds", 0.0)
-            self.log(f"{name}: done before, skipped ({_summary_line(name, saved['result'])})")
-            return saved["result"]
+            else:
+                self.timing[name] = saved.get("seconds", 0.0)
+                self.log(f"{name}: done before, skipped ({_summary_line(name, saved['result'])})")
+                return saved["result"]
         if os.path.exists(directory):
             shutil.rmtree(directory)  # an unfinished stage: start it over
         os.makedirs(directory)
@@ -157,7 +167,10 @@ class DemoPipeline:
     # The run
     # ------------------------------------------------------------------------------------------------------------
     def run(self) -> dict:
-        _quiet()
+        with _quiet():
+            return self._run()
+
+    def _run(self) -> dict:
         os.makedirs(self.out, exist_ok=True)
         atomic_write_json(os.path.join(self.out, "config.json"), self.config.to_dict())
         self.log(f"output in {self.out} (seed {self.config.seed})")
@@ -395,7 +408,7 @@ class DemoPipeline:
             first_attempt_source=r.first_attempt_source,
             first_attempt_tries=r.first_attempt_tries if r.first_attempt_source == "online" else 1,
             attempt_temperature=r.attempt_temperature,
-            attempt_max_tokens=self.config.mining.max_tokens,
+            attempt_max_tokens=self.config.eval.attempt_max_tokens,
             max_completion_length=r.reflection_max_tokens,
             retry_max_tokens=r.retry_max_tokens,
             retry_temperature=0.0,
@@ -551,6 +564,9 @@ class DemoPipeline:
             f"reflections each): {100 * gain['diff']:+.1f} pp, 95% CI [{100 * lo:+.1f}, {100 * hi:+.1f}] — "
             + ("larger than its confidence interval (CI excludes 0)." if lo > 0 else "NOT larger than its CI.")
         )
+        if "control" in paired["gains"]:
+            control = paired["gains"]["control"]["sampled"]
+            verdict += f" Shuffled-reward control: {100 * control['diff']:+.1f} pp."
         results = {
             "config": self.config.to_dict(),
             "evaluations": evaluations,
