@@ -1,6 +1,6 @@
 """Ablation: base vs SFT vs RRR vs SFT→RRR vs outcome GRPO vs reflection SFT/DPO — one table, one plot.
 
-    python scripts/ablate.py                                          # the tiny offline default
+    python scripts/ablate.py                                          # the tiny offline default (~15 min)
     python scripts/ablate.py --config recipes/ablation/tiny.yaml --arms base rrr outcome
     python scripts/ablate.py --config my_ablation.yaml --model Qwen/Qwen2.5-1.5B-Instruct --task countdown
 
@@ -10,6 +10,7 @@ Finished arms are skipped on re-run (delete <output_dir>/<arm> to redo one).
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from rrr.ablation import ARMS, AblationConfig, run_ablation
@@ -24,6 +25,7 @@ def main(argv=None) -> int:
     p.add_argument("--arms", nargs="+", choices=ARMS)
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(name)s] %(message)s", datefmt="%H:%M:%S")
     try:
         config = AblationConfig.from_yaml(a.config, task=a.task, model=a.model, output_dir=a.output_dir, arms=a.arms)
         report = run_ablation(config, progress=not a.no_progress)

@@ -263,3 +263,32 @@ def test_balance_by_label_and_wilson():
     assert wilson_interval(0, 10)[0] == pytest.approx(0.0) and wilson_interval(10, 10)[1] == pytest.approx(1.0)
     low, high = wilson_interval(132, 150)  # the Linguistic RL always-YES score
     assert low == pytest.approx(0.818, abs=1e-3) and high == pytest.approx(0.923, abs=1e-3)
+
+
+def test_task_hooks_shape_the_oracle_curriculum_and_retry_rows_teach_using_a_reflection(tmp_path):
+    """A task's ``witness_reflection`` / ``synthesize_failure`` hooks replace the oracle's generic texts, and
+    ``retry_rows`` adds, after each kept reflection, the retry with that reflection in context."""
+    from rrr.demo.task import DemoSchedulingTask, check_witness
+
+    task = DemoSchedulingTask()
+    examples = task.generate(40, seed=1, split="train")
+    result = build_curriculum(
+        task,
+        OracleTeacher(task),
+        examples,
+        strategy="",
+        output_dir=str(tmp_path / "cur"),
+        config=CurriculumConfig(balance=False, retry_rows=True, synthetic_failures=20, progress=False),
+    )
+    rows = list(datasets.load_from_disk(result.reflection_path))
+    reflections = [r for r in rows if r["origin"] == "synthetic"]
+    retries = [r for r in rows if r["origin"] == "synthetic-retry"]
+    assert len(reflections) == len(retries) == 20 and result.stats["reflection_rows"] == 40
+    for reflection, retry in zip(reflections, retries):
+        example = json.loads(reflection["example_json"])
+        attempt = reflection["prompt"][-2]["content"]
+        witness = reflection["completion"][0]["content"]
+        assert re.fullmatch(r"<answer>\d</answer>", attempt) and not task.verify(example, attempt).passed
+        assert check_witness(example, witness) == "peak" and not task.leaks_answer(example, witness)
+        assert retry["prompt"] == task.retry_messages(example, attempt, witness)
+        assert task.verify(example, retry["completion"][0]["content"]).passed

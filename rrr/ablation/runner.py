@@ -33,8 +33,12 @@ class AblationConfig:
 
     task: str = "scheduling"
     task_kwargs: dict = field(default_factory=dict)
-    #: Base model: hub id or local directory.
-    model: str = "runs/tiny-model"
+    #: Base model: hub id or local directory. Leave unset when ``student`` builds it.
+    model: str | None = None
+    #: A demo recipe (``rrr.demo``, e.g. ``recipes/ablation/tiny_student.yaml``) whose SFT student is the base model,
+    #: built once under ``<output_dir>/student``. The tiny default's stand-in for a pretrained model: one that can
+    #: attempt the task but was never taught to reflect. Mutually exclusive with ``model``.
+    student: str | None = None
     output_dir: str = "runs/ablation"
     #: Arms to run (subset of ARMS, in this order).
     arms: list[str] = field(default_factory=lambda: list(ARMS))
@@ -48,6 +52,9 @@ class AblationConfig:
     seed: int = 0
     #: Teacher of the SFT arm's curriculum (``oracle`` runs offline; see rrr.curriculum.make_teacher).
     teacher: str = "oracle"
+    #: ``rrr.curriculum.CurriculumConfig`` fields for the SFT arm's curriculum, e.g. ``{balance: false, retry_rows:
+    #: true}``. Its reflection rows (when any survive) are trained with the solutions.
+    curriculum: dict = field(default_factory=dict)
     #: Reflections per failure when collecting the student's own reflections (reflection SFT / DPO arms).
     self_reflection_group: int = 4
     #: Evaluation settings (rrr.evaluation.EvalConfig fields), identical for every arm.
@@ -60,6 +67,16 @@ class AblationConfig:
         if "sft_rrr" in self.arms and "sft" not in self.arms:
             self.arms = ["sft", *self.arms]  # sft_rrr starts from the SFT model
         self.arms = [a for a in ARMS if a in self.arms]
+        if bool(self.model) == bool(self.student):
+            raise ValueError(
+                "set exactly one of `model` (a hub id or local directory) and `student` (a demo recipe that builds "
+                f"the base model); got model={self.model!r}, student={self.student!r}"
+            )
+        from rrr.curriculum import CurriculumConfig
+
+        unknown = set(self.curriculum) - set(CurriculumConfig.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"curriculum: unknown CurriculumConfig field(s) {sorted(unknown)}")
 
     @classmethod
     def from_yaml(cls, path: str, **overrides) -> AblationConfig:
@@ -67,6 +84,8 @@ class AblationConfig:
 
         with open(path) as f:
             data = yaml.safe_load(f) or {}
+        if overrides.get("model"):
+            data.pop("student", None)  # --model replaces the recipe's built student
         data.update({k: v for k, v in overrides.items() if v is not None})
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
@@ -101,6 +120,8 @@ def run_ablation(config: AblationConfig, progress: bool = True) -> dict:
     os.makedirs(config.output_dir, exist_ok=True)
     atomic_write_json(os.path.join(config.output_dir, "ablation_config.json"), asdict(config))
     task = get_task(config.task, **config.task_kwargs)
+    if config.student:
+        config.model = _build_student(config)
     train_path = _shared_split(config, task, "train", config.n_train)
     results = {}
     for arm in config.arms:
@@ -121,6 +142,15 @@ def run_ablation(config: AblationConfig, progress: bool = True) -> dict:
         atomic_write_json(done, record)
         results[arm] = record
     return write_report(config, results)
+
+
+def _build_student(config: AblationConfig) -> str:
+    """The base model of a ``student:`` ablation: the demo recipe's SFT student (built once, then reused)."""
+    from rrr.demo import DemoConfig, DemoPipeline
+
+    demo = DemoConfig.from_yaml(config.student, {"output_dir": os.path.join(config.output_dir, "student")})
+    logger.info("base model: building the SFT student of %s in %s", config.student, demo.output_dir)
+    return DemoPipeline(demo, progress=lambda line: logger.info("%s", line)).run(until="sft")["model_dir"]
 
 
 def _shared_split(config: AblationConfig, task, split: str, n: int) -> str:
@@ -160,8 +190,8 @@ def _train_arm(arm: str, config: AblationConfig, task, train_path: str, arm_dir:
         budget = done.get("rrr", {}).get("generated_tokens")
         return _train_outcome(config, train_path, model_dir, budget)
     if arm == "sft":
-        data = _teacher_curriculum(config, task, train_path)
-        return _train_sft(config, "sft", data, model_dir)
+        data, reflections = _teacher_curriculum(config, task, train_path)
+        return _train_sft(config, "sft", data, model_dir, reflections)
     # the student's own reflections
     sft_rows, dpo_rows, stats = _self_reflections(config, task, train_path)
     if arm == "reflection_sft":
@@ -231,20 +261,23 @@ def _train_outcome(config, train_path, model_dir, budget) -> dict:
     }
 
 
-def _teacher_curriculum(config, task, train_path) -> str:
-    from rrr.curriculum import build_curriculum, make_teacher
+def _teacher_curriculum(config, task, train_path) -> tuple[str, str | None]:
+    """The teacher's curriculum on the shared training problems: (solutions path, reflection rows path or None)."""
+    from rrr.curriculum import CurriculumConfig, build_curriculum, make_teacher
+    from rrr.curriculum.dataset import REFLECTION_DIRNAME, SFT_DIRNAME
     from rrr.curriculum.prompts import initial_strategy
     from rrr.utils.io import read_jsonl
 
     out = os.path.join(config.output_dir, "data", "curriculum")
-    sft_path = os.path.join(out, "sft")
+    sft_path, reflection_path = os.path.join(out, SFT_DIRNAME), os.path.join(out, REFLECTION_DIRNAME)
     if not os.path.exists(sft_path):
         teacher = make_teacher(config.teacher, task=task, cache_dir=os.path.join(config.output_dir, "data", "cache"))
-        build_curriculum(task, teacher, read_jsonl(train_path), initial_strategy(task), out)
-    return sft_path
+        curriculum = CurriculumConfig(**{"seed": config.seed, **config.curriculum})
+        build_curriculum(task, teacher, read_jsonl(train_path), initial_strategy(task), out, curriculum)
+    return sft_path, reflection_path if os.path.exists(reflection_path) else None
 
 
-def _train_sft(config, recipe_name, data_path, model_dir) -> dict:
+def _train_sft(config, recipe_name, data_path, model_dir, reflection_path: str | None = None) -> dict:
     from trl import ModelConfig
 
     from rrr.curriculum import CurriculumSFTConfig, train_sft
@@ -252,7 +285,13 @@ def _train_sft(config, recipe_name, data_path, model_dir) -> dict:
     args, model_args = _parse(
         (CurriculumSFTConfig, ModelConfig),
         _recipe(config, recipe_name),
-        {"model_name_or_path": config.model, "output_dir": model_dir, "dataset_path": data_path, "seed": config.seed},
+        {
+            "model_name_or_path": config.model,
+            "output_dir": model_dir,
+            "dataset_path": data_path,
+            "reflection_dataset_path": reflection_path,
+            "seed": config.seed,
+        },
     )
     if getattr(model_args, "use_peft", False):
         args.merge = True  # downstream arms (sft_rrr) and the evaluation take a plain model directory

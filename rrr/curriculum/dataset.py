@@ -66,6 +66,10 @@ class CurriculumConfig:
     balance: bool = True
     #: Build the reflection-SFT dataset.
     reflections: bool = True
+    #: Also train the retry that follows each kept reflection (a second row: retry prompt with the reflection in
+    #: context -> the teacher's passing retry). A student that never saw a reflection in context must learn to *use*
+    #: one; instruct models mostly can already, a model trained from scratch cannot.
+    retry_rows: bool = False
     #: Synthetic failed attempts to reflect on, beyond the teacher's real stage-1 failures (None: one per problem).
     synthetic_failures: int | None = None
     #: Seed of the balancing and of the synthetic mistakes.
@@ -345,15 +349,24 @@ def reflection_rows_for(
     for ((example, attempt, origin), refl), retry in zip(candidates, retries):
         if not task.verify(example, retry).passed:
             continue
-        rows.append(
-            {
-                "prompt": task.reflection_messages(example, attempt),
-                "completion": [{"role": "assistant", "content": refl}],
-                "example_id": task.example_id(example),
-                "example_json": _example_json(example),
-                "origin": origin,
-                "retry": retry,
-            }
-        )
-    stats.update(reflections_leaked=sum(leaked), retries_failed=len(candidates) - len(rows), reflection_rows=len(rows))
+        row = {
+            "prompt": task.reflection_messages(example, attempt),
+            "completion": [{"role": "assistant", "content": refl}],
+            "example_id": task.example_id(example),
+            "example_json": _example_json(example),
+            "origin": origin,
+            "retry": retry,
+        }
+        rows.append(row)
+        if config.retry_rows:
+            rows.append(
+                {
+                    **row,
+                    "prompt": task.retry_messages(example, attempt, refl),
+                    "completion": [{"role": "assistant", "content": retry}],
+                    "origin": f"{origin}-retry",
+                }
+            )
+    kept = sum(not r["origin"].endswith("-retry") for r in rows)
+    stats.update(reflections_leaked=sum(leaked), retries_failed=len(candidates) - kept, reflection_rows=len(rows))
     return rows, stats

@@ -10,7 +10,12 @@
   equation, a dropped call or argument in a tool call. Only attempts the verifier rejects are returned.
 
 Built-in tasks get task-specific texts; any other task (a user's own ``Task``) gets generic ones built from the
-verdict's reason and a flipped/perturbed answer, which is enough for the pipeline to run end to end.
+verdict's reason and a flipped/perturbed answer, which is enough for the pipeline to run end to end. A task can do
+better by defining two optional hooks, which the oracle then prefers:
+
+* ``task.witness_reflection(example) -> str | None`` — the reflection to teach (e.g. the demo's ``at 12 : 11-13
+  12-14``: where the peak is, without the number), still checked with ``leaks_answer``;
+* ``task.synthesize_failure(example, rng) -> str | None`` — a plausible wrong attempt in the task's own format.
 """
 
 from __future__ import annotations
@@ -41,7 +46,10 @@ def oracle_reflection(task: Task, example: Example, attempt: str, verdict: Verdi
     from rrr.tasks.countdown import CountdownTask
     from rrr.tasks.scheduling import SchedulingTask
 
-    if isinstance(task, SchedulingTask):
+    witness = getattr(task, "witness_reflection", None)
+    if callable(witness):
+        candidates = [witness(example) or ""]
+    elif isinstance(task, SchedulingTask):
         candidates = _scheduling_reflections(task, example, attempt)
     elif isinstance(task, CountdownTask):
         candidates = _countdown_reflections(task, example, verdict)
@@ -172,6 +180,10 @@ def synthesize_failure(task: Task, example: Example, rng: random.Random) -> str 
     from rrr.tasks.countdown import CountdownTask
     from rrr.tasks.scheduling import SchedulingTask
 
+    own = getattr(task, "synthesize_failure", None)
+    if callable(own):
+        attempt = own(example, rng)
+        return attempt if attempt and not task.verify(example, attempt).passed else None
     if isinstance(task, SchedulingTask):
         candidates = _scheduling_mistakes(task, example)
     elif isinstance(task, CountdownTask):

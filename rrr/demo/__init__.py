@@ -2,8 +2,9 @@
 
 ``DemoPipeline(DemoConfig.from_yaml("recipes/demo/config.yaml")).run()`` builds a ~1M-parameter student and its
 tokenizer, warm-starts it on the oracle curriculum, evaluates it, mines its failures, trains it with RRR, evaluates
-it again and prints the before/after table. Modules: ``task`` (the compact scheduling task), ``teacher`` (the oracle
-with witness reflections), ``config``, ``pipeline`` (the stages), ``report`` (paired statistics and tables), ``cli``.
+it again and prints the before/after table. Modules: ``task`` (the compact scheduling task, whose
+``witness_reflection`` the oracle teacher uses), ``config``, ``pipeline`` (the stages), ``report`` (paired statistics
+and tables), ``cli``.
 """
 
 from rrr.demo.config import DemoConfig

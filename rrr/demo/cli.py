@@ -21,6 +21,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="override any field, e.g. --set rrr.max_steps=100 --set control.enabled=true (YAML values)",
     )
+    p.add_argument(
+        "--until",
+        choices=("base", "sft"),
+        default=None,
+        help="stop once this stage's model is built (e.g. the ablation's tiny base student) and print its directory",
+    )
     return p.parse_args(argv)
 
 
@@ -40,6 +46,6 @@ def main(argv: list[str] | None = None) -> int:
     if a.output_dir is not None:
         overrides["output_dir"] = a.output_dir
     config = DemoConfig.from_yaml(a.config, overrides)
-    results = DemoPipeline(config).run()
-    print(results["verdict"])
+    results = DemoPipeline(config).run(until=a.until)
+    print(results["model_dir"] if a.until else results["verdict"])
     return 0

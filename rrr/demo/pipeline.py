@@ -41,6 +41,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Any
 
+from rrr.curriculum.dataset import REFLECTION_DIRNAME
 from rrr.demo.config import DEMO_TASK, DemoConfig
 from rrr.demo.report import format_tables, mean_with_ci, paired_difference
 from rrr.utils.io import atomic_write_json, atomic_write_text, read_jsonl
@@ -166,17 +167,25 @@ class DemoPipeline:
     # ------------------------------------------------------------------------------------------------------------
     # The run
     # ------------------------------------------------------------------------------------------------------------
-    def run(self) -> dict:
+    def run(self, until: str | None = None) -> dict:
+        """Run every stage (finished ones are skipped) and return the results; ``until="sft"`` stops after the SFT
+        student is built (the ablation's tiny base model) and returns ``{"model_dir": ...}``."""
+        if until is not None and until not in ("base", "sft"):
+            raise DemoError(f"until must be 'base' or 'sft' (the stages that produce a model), got {until!r}")
         with _quiet():
-            return self._run()
+            return self._run(until)
 
-    def _run(self) -> dict:
+    def _run(self, until: str | None = None) -> dict:
         os.makedirs(self.out, exist_ok=True)
         atomic_write_json(os.path.join(self.out, "config.json"), self.config.to_dict())
         self.log(f"output in {self.out} (seed {self.config.seed})")
         self.stage("base", self.build_base)
+        if until == "base":
+            return {"model_dir": self.path("base")}
         self.stage("curriculum", self.build_curriculum)
         self.stage("sft", self.train_sft)
+        if until == "sft":
+            return {"model_dir": self.path("sft")}
         eval_sft = self.stage("eval-sft", lambda d: self.evaluate(self.path("sft"), d, "sft"))
         self.stage("failures", self.mine)
         self.stage("rrr", lambda d: self.train_rrr(d, shuffle_rewards=False))
@@ -218,9 +227,7 @@ class DemoPipeline:
     # 2. curriculum
     # ------------------------------------------------------------------------------------------------------------
     def build_curriculum(self, directory: str) -> dict:
-        from rrr.curriculum import CurriculumConfig, SolveResult, build_curriculum
-        from rrr.curriculum.dataset import save_rows
-        from rrr.demo.teacher import DemoOracleTeacher
+        from rrr.curriculum import CurriculumConfig, OracleTeacher, SolveResult, build_curriculum
 
         d = self.config.data
         task = self.task
@@ -231,38 +238,28 @@ class DemoPipeline:
             attempt = task.synthesize_failure(ex, rng)
             if attempt is not None:
                 failures.append(SolveResult(ex, attempt, task.verify(ex, attempt)))
+        # The oracle reflects with the task's witness (``witness_reflection`` hook) and retries with the answer.
         result = build_curriculum(
             task,
-            DemoOracleTeacher(task),
+            OracleTeacher(task),
             sft_examples,
             strategy="",
             output_dir=directory,
-            # balance=False: the generator already fixes the label mix; balancing min-rooms answers would cut the data
-            # to the rarest peak (5 meetings at once) and make every peak equally likely, unlike the test set
-            config=CurriculumConfig(balance=False, synthetic_failures=0, seed=self.config.seed, progress=False),
+            config=CurriculumConfig(
+                # the generator already fixes the label mix; balancing min-rooms answers would cut the data to the
+                # rarest peak (5 meetings at once) and make every peak equally likely, unlike the test set
+                balance=False,
+                # the retry that follows each witness is trained too: a student from scratch must learn to *use* one
+                retry_rows=True,
+                synthetic_failures=0,
+                seed=self.config.seed,
+                progress=False,
+            ),
             failures=failures,
         )
-        stats = dict(result.stats)
         if result.reflection_path is None:
             raise DemoError("the oracle curriculum produced no reflection rows")
-        # The retry that follows each reflection is trained too: the student must learn to *use* a witness.
-        import datasets
-
-        rows = []
-        for row in datasets.load_from_disk(result.reflection_path):
-            example = json.loads(row["example_json"])
-            attempt = row["prompt"][-2]["content"]
-            reflection = row["completion"][-1]["content"]
-            rows.append({"prompt": row["prompt"], "completion": row["completion"]})
-            rows.append(
-                {
-                    "prompt": task.retry_messages(example, attempt, reflection),
-                    "completion": [{"role": "assistant", "content": row["retry"]}],
-                }
-            )
-        save_rows(rows, os.path.join(directory, "reflection_retry"))
-        stats["reflection_and_retry_rows"] = len(rows)
-        return stats
+        return dict(result.stats)
 
     # ------------------------------------------------------------------------------------------------------------
     # 3. SFT
@@ -276,7 +273,7 @@ class DemoPipeline:
         args = CurriculumSFTConfig(
             output_dir=directory,
             dataset_path=self.path("curriculum", "sft"),
-            reflection_dataset_path=self.path("curriculum", "reflection_retry") if s.include_reflections else None,
+            reflection_dataset_path=self.path("curriculum", REFLECTION_DIRNAME) if s.include_reflections else None,
             task=DEMO_TASK,
             task_kwargs=TASK_KWARGS,
             max_steps=s.max_steps,
