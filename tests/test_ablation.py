@@ -75,11 +75,22 @@ def test_arms_table_plot_and_rerun(tmp_path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((tmp_path / "abl" / "ablation.json").read_text())["config"]["n_test"] == 8
 
-    # re-run: every arm is skipped (arm.json untouched), the report is rewritten
-    stamp = os.path.getmtime(tmp_path / "abl" / "rrr" / "arm.json")
+    # the paired comparison: every arm reflects on the base model's failed test attempts (all of them, here)
+    frozen = report["frozen"]
+    base_failures = arms["base"]["eval"]["n"] - arms["base"]["eval"]["first_try"]["k"]
+    assert frozen["n"] == base_failures > 0 and set(frozen["arms"]) == {"base", "sft", "rrr", "outcome"}
+    for arm, m in frozen["arms"].items():
+        assert m["greedy"]["n"] == m["sampled"]["n"] == base_failures
+        assert (m["gain_vs_base"] is None) == (arm == "base")
+    # base against itself: the greedy score is its own evaluation's fix rate
+    assert frozen["arms"]["base"]["greedy"]["acc"] == pytest.approx(arms["base"]["eval"]["fix_rate"]["acc"])
+    assert "paired gain over base" in table and "frozen_samples.jsonl" in os.listdir(tmp_path / "abl" / "sft")
+
+    # re-run: every arm is skipped (arm.json untouched), the frozen scores are reused, the report is rewritten
+    stamps = {f: os.path.getmtime(tmp_path / "abl" / "rrr" / f) for f in ("arm.json", "frozen.json")}
     again = run_ablation(config, progress=False)
-    assert os.path.getmtime(tmp_path / "abl" / "rrr" / "arm.json") == stamp
-    assert again["arms"]["rrr"] == arms["rrr"]
+    assert {f: os.path.getmtime(tmp_path / "abl" / "rrr" / f) for f in stamps} == stamps
+    assert again["arms"]["rrr"] == arms["rrr"] and again["frozen"] == frozen
 
 
 def test_config_errors_say_how_to_fix_them(tmp_path):
@@ -94,3 +105,92 @@ def test_config_errors_say_how_to_fix_them(tmp_path):
     # --model on the command line replaces the recipe's built student
     config = AblationConfig.from_yaml(os.path.join(ROOT, "recipes", "ablation", "tiny.yaml"), model="Qwen/x")
     assert config.model == "Qwen/x" and config.student is None
+
+
+def _episode(task, example, attempt: str, reflections: list[tuple[str, str]]):
+    """A finished episode: a failed ``attempt`` and (reflection, retry) pairs, verified by the real verifier."""
+    from rrr.episode import Attempt, Episode, ReflectionOutcome
+    from rrr.generation import Generation
+
+    outcomes = [
+        ReflectionOutcome(
+            reflection=Generation(text, token_ids=[0] * 3),
+            retries=[Generation(retry, token_ids=[0] * 2)],
+            verdicts=[task.verify(example, retry)],
+            leaked=task.leaks_answer(example, text),
+        )
+        for text, retry in reflections
+    ]
+    return Episode(
+        example=example,
+        example_id=task.example_id(example),
+        attempts=[Attempt(attempt, task.verify(example, attempt), Generation(attempt, token_ids=[0] * 4))],
+        reflections=outcomes,
+    )
+
+
+def test_reflection_rows_keep_passing_reflections_and_pair_them_with_failing_ones():
+    from rrr.ablation.reflection_data import reflection_rows
+    from rrr.demo.task import DemoSchedulingTask, direct_answer
+    from rrr.tasks.scheduling import max_overlap
+
+    task = DemoSchedulingTask()
+    ex = task.generate(2, seed=0, split="train")
+    right = direct_answer(max_overlap(ex[0]["meetings"]))
+    wrong = direct_answer(max_overlap(ex[0]["meetings"]) + 1)
+    witness = task.witness_reflection(ex[0])
+    episodes = [
+        # two passing, one failing, one leaking reflection: 2 SFT rows, 1 pair, the leak in neither
+        _episode(task, ex[0], wrong, [(witness, right), ("at 1 : 1-2", right), ("count again", wrong), (right, right)]),
+        # solved at the first try: nothing to reflect on
+        _episode(task, ex[1], direct_answer(max_overlap(ex[1]["meetings"])), []),
+    ]
+    sft, dpo, stats = reflection_rows(task, episodes)
+    prompt = task.reflection_messages(ex[0], wrong)
+    assert [r["completion"][0]["content"] for r in sft] == [witness, "at 1 : 1-2"]
+    assert all(r["prompt"] == prompt for r in sft)
+    assert dpo == [
+        {
+            "prompt": prompt,
+            "chosen": [{"role": "assistant", "content": witness}],
+            "rejected": [{"role": "assistant", "content": "count again"}],
+        }
+    ]
+    assert stats == {
+        "failed": 1,
+        "reflections": 4,
+        "passing": 2,
+        "leaked": 1,
+        "generated_tokens": 4 + 4 * (3 + 2) + 4,
+        "sft_rows": 2,
+        "dpo_pairs": 1,
+    }
+
+
+def test_reflection_sft_and_dpo_arms_train_on_the_collected_reflections(tmp_path):
+    """The two arms on the documented hand-over file ``data/self_reflections.json`` (what the collection writes;
+    a shrunk random student never produces a passing reflection, so the rows are the oracle's witnesses here)."""
+    from rrr.ablation.reflection_data import reflection_rows
+    from rrr.demo.task import DemoSchedulingTask, direct_answer
+    from rrr.tasks.scheduling import max_overlap
+    from rrr.utils.io import atomic_write_json
+
+    config = shrunk_config(tmp_path, arms=["base", "reflection_sft", "reflection_dpo"])
+    task = DemoSchedulingTask()
+    episodes = []
+    for ex in task.generate(12, seed=5, split="train"):
+        peak = max_overlap(ex["meetings"])
+        right, wrong = direct_answer(peak), direct_answer(peak + 1)
+        episodes.append(_episode(task, ex, wrong, [(task.witness_reflection(ex), right), ("at 0 :", wrong)]))
+    sft, dpo, stats = reflection_rows(task, episodes)
+    atomic_write_json(
+        os.path.join(config.output_dir, "data", "self_reflections.json"), {"sft": sft, "dpo": dpo, "stats": stats}
+    )
+    arms = run_ablation(config, progress=False)["arms"]
+    assert arms["reflection_sft"]["steps"] == SHRINK["reflection_sft"]["max_steps"]
+    assert arms["reflection_dpo"]["steps"] == SHRINK["reflection_dpo"]["max_steps"]
+    assert arms["reflection_sft"]["generated_tokens"] == stats["generated_tokens"]
+    summary = json.loads((tmp_path / "abl" / "reflection_dpo" / "model" / "dpo_summary.json").read_text())
+    assert summary["pairs"] == len(dpo) == 12
+    for arm in ("reflection_sft", "reflection_dpo"):
+        assert arms[arm]["eval"]["n"] == 8 and (tmp_path / "abl" / arm / "model" / "config.json").exists()

@@ -44,7 +44,38 @@ def table(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(results: dict, path: str, title: str) -> None:
+def _pp(d) -> str:
+    if not d:
+        return "–"
+    lo, hi = d["ci"]
+    return f"{100 * d['diff']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
+
+
+def frozen_table(frozen: dict) -> str:
+    """Each arm's retry pass rate on the base model's frozen failures, and its paired difference from base."""
+    samples, temperature = frozen["settings"]["samples"], frozen["settings"]["temperature"]
+    sampled = samples > 0
+    key = "sampled" if sampled else "greedy"
+    head = "| arm | greedy reflection % | " + (f"T={temperature:g} reflections (x{samples}) % | " if sampled else "")
+    head += "paired gain over base (pp) | leak rate % |"
+    lines = [
+        f"Retry pass rate on the base model's {frozen['n']} failed first attempts on the test set (every arm "
+        "reflects on the same attempts; greedy retry):",
+        "",
+        head,
+        "|---|---|" + ("---|" if sampled else "") + "---|---|",
+    ]
+    for arm, m in frozen["arms"].items():
+        gain = (m.get("gain_vs_base") or {}).get(key)
+        lines.append(
+            f"| {LABELS.get(arm, arm)} | {_pct(m['greedy'])} | "
+            + (f"{_pct(m['sampled'])} | " if sampled else "")
+            + f"{_pp(gain) if arm != 'base' else '(reference)'} | {_pct(m['leak_rate'])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: dict, path: str, title: str, frozen: dict | None = None) -> None:
     """Grouped bars: 1st and 2nd try per arm with 95% CIs; the majority baseline as a dashed line."""
     import matplotlib
 
@@ -52,7 +83,11 @@ def plot(results: dict, path: str, title: str) -> None:
     import matplotlib.pyplot as plt
 
     arms = [a for a, r in results.items() if r.get("eval")]
-    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(arms) + 2), 4.5))
+    width_in = max(6, 1.6 * len(arms) + 2)
+    if frozen:
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(width_in + 5, 4.5), gridspec_kw={"width_ratios": [3, 2]})
+    else:
+        fig, ax = plt.subplots(figsize=(width_in, 4.5))
     width = 0.38
     for k, (key, colour) in enumerate((("first_try", "#8fb3d9"), ("second_try", "#1f5f99"))):
         accs = [100 * results[a]["eval"][key]["acc"] for a in arms]
@@ -81,6 +116,8 @@ def plot(results: dict, path: str, title: str) -> None:
     ax.set_ylim(0, 105)
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, loc="upper left")
+    if frozen:
+        _plot_gains(ax2, frozen)
     fig.tight_layout()
     tmp = path + ".tmp.png"
     fig.savefig(tmp, dpi=120)
@@ -88,13 +125,35 @@ def plot(results: dict, path: str, title: str) -> None:
     os.replace(tmp, path)
 
 
-def write_report(config, results: dict) -> dict:
+def _plot_gains(ax, frozen: dict) -> None:
+    """Horizontal bars: each arm's paired gain over base on the frozen failures, with its 95% interval."""
+    key = "sampled" if frozen["settings"]["samples"] else "greedy"
+    arms = [a for a, m in frozen["arms"].items() if (m.get("gain_vs_base") or {}).get(key)]
+    gains = [frozen["arms"][a]["gain_vs_base"][key] for a in arms]
+    ys = list(range(len(arms)))[::-1]
+    values = [100 * g["diff"] for g in gains]
+    errors = [
+        [v - 100 * g["ci"][0] for v, g in zip(values, gains)],
+        [100 * g["ci"][1] - v for v, g in zip(values, gains)],
+    ]
+    colours = ["#2e8b57" if g["ci"][0] > 0 else "#c0392b" if g["ci"][1] < 0 else "#999999" for g in gains]
+    ax.barh(ys, values, xerr=errors, capsize=3, color=colours)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(ys)
+    ax.set_yticklabels([LABELS.get(a, a) for a in arms], fontsize=8)
+    ax.set_xlabel("paired gain over base (pp, 95% CI)")
+    ax.set_title(f"fixing the base model's {frozen['n']} frozen failures", fontsize=10)
+
+
+def write_report(config, results: dict, frozen: dict | None = None) -> dict:
     out = config.output_dir
     text = table(results)
+    if frozen:
+        text += "\n" + frozen_table(frozen)
     title = f"{config.task} · {config.model} · n_test={config.n_test}"
     atomic_write_text(os.path.join(out, "ablation.md"), f"# Ablation: {title}\n\n{text}")
-    report = {"config": asdict(config), "arms": results}
+    report = {"config": asdict(config), "arms": results, "frozen": frozen}
     atomic_write_json(os.path.join(out, "ablation.json"), report)
-    plot(results, os.path.join(out, "ablation.png"), title)
+    plot(results, os.path.join(out, "ablation.png"), title, frozen)
     report["table"] = text
     return report

@@ -59,6 +59,9 @@ class AblationConfig:
     self_reflection_group: int = 4
     #: Evaluation settings (rrr.evaluation.EvalConfig fields), identical for every arm.
     eval: dict = field(default_factory=dict)
+    #: The paired comparison on the base model's frozen held-out failures (``rrr.evaluation.frozen.FrozenConfig``
+    #: fields ``samples`` and ``temperature``; token budgets come from ``eval``). ``{samples: 0}``: greedy only.
+    frozen: dict = field(default_factory=lambda: {"samples": 4, "temperature": 1.0})
 
     def __post_init__(self):
         unknown = [a for a in self.arms if a not in ARMS]
@@ -141,7 +144,8 @@ def run_ablation(config: AblationConfig, progress: bool = True) -> dict:
         record["eval"] = evaluation["metrics"] if evaluation else None
         atomic_write_json(done, record)
         results[arm] = record
-    return write_report(config, results)
+    frozen = _frozen_comparison(config, task, results)
+    return write_report(config, results, frozen)
 
 
 def _build_student(config: AblationConfig) -> str:
@@ -177,6 +181,57 @@ def _evaluate(config: AblationConfig, model_dir: str, out: str, progress: bool) 
         task_kwargs=config.task_kwargs,
         **eval_kwargs,
     )
+
+
+def _frozen_comparison(config: AblationConfig, task, results: dict) -> dict | None:
+    """Every arm reflects on the base model's failed first attempts on the test set; paired differences from base.
+
+    The 2nd-try column mixes "fails different problems" with "recovers better"; this holds the failures fixed
+    (``rrr.evaluation.frozen``). Each arm's per-failure scores are cached in ``<arm>/frozen.json`` (recomputed when
+    the settings or the base failures change). None when the base arm was not evaluated.
+    """
+    from rrr.evaluation import make_generator
+    from rrr.evaluation.frozen import FrozenConfig, FrozenScores, load_frozen_failures, paired_gains, score_on_frozen
+    from rrr.utils.io import atomic_write_text
+
+    base = results.get("base")
+    if not base or not base.get("eval"):
+        return None
+    budgets = {k: config.eval[k] for k in ("reflection_max_tokens", "retry_max_tokens") if k in config.eval}
+    settings = FrozenConfig(**{**budgets, "seed": config.seed, **config.frozen})
+    test = [dict(ex) for ex in task.load(split="test", n=config.n_test, seed=config.seed, source=config.source)]
+    examples, attempts = load_frozen_failures(
+        os.path.join(config.output_dir, "base", "eval", "samples.jsonl"), test, task
+    )
+    if not examples:
+        return None
+    spec = {"settings": asdict(settings), "failures": [task.example_id(ex) for ex in examples]}
+    scores: dict[str, FrozenScores] = {}
+    for arm, record in results.items():
+        if not record.get("model_dir") or not record.get("eval"):
+            continue
+        path = os.path.join(config.output_dir, arm, "frozen.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                saved = json.load(f)
+            if saved.get("spec") == spec:
+                scores[arm] = FrozenScores(**saved["scores"])
+                continue
+        logger.info("arm %s: reflecting on the base model's %d frozen failures", arm, len(examples))
+        generator, _ = make_generator(record["model_dir"], "hf", batch_size=config.eval.get("batch_size", 64))
+        scores[arm] = score_on_frozen(task, generator, examples, attempts, settings)
+        rows = scores[arm].sample_rows(arm)
+        atomic_write_text(
+            os.path.join(config.output_dir, arm, "frozen_samples.jsonl"),
+            "".join(json.dumps(r) + "\n" for r in rows),
+        )
+        atomic_write_json(path, {"spec": spec, "scores": scores[arm].scores()})
+    gains = paired_gains(scores, reference="base")
+    arms = {arm: {**s.summary(), "gain_vs_base": gains.get(arm)} for arm, s in scores.items()}
+    for arm, start in STARTS_FROM.items():  # e.g. SFT -> RRR against the SFT model it started from
+        if arm in scores and start in scores:
+            arms[arm]["gain_vs_start"] = {"start": start, **paired_gains(scores, reference=start)[arm]}
+    return {"n": len(examples), "settings": asdict(settings), "arms": arms}
 
 
 def _train_arm(arm: str, config: AblationConfig, task, train_path: str, arm_dir: str, done: dict) -> dict:

@@ -43,7 +43,7 @@ from typing import Any
 
 from rrr.curriculum.dataset import REFLECTION_DIRNAME
 from rrr.demo.config import DEMO_TASK, DemoConfig
-from rrr.demo.report import format_tables, mean_with_ci, paired_difference
+from rrr.demo.report import format_tables, mean_with_ci
 from rrr.utils.io import atomic_write_json, atomic_write_text, read_jsonl
 
 logger = logging.getLogger("rrr.demo")
@@ -475,79 +475,45 @@ class DemoPipeline:
     # 8. paired comparison on frozen held-out failures
     # ------------------------------------------------------------------------------------------------------------
     def paired(self, directory: str) -> dict:
+        """Both students reflect on the SFT student's frozen held-out failures (``rrr.evaluation.frozen``)."""
         from rrr.demo.task import check_witness
-        from rrr.episode import EpisodeConfig, run_episodes
-        from rrr.generation import SamplingParams
+        from rrr.evaluation.frozen import FrozenConfig, load_frozen_failures, paired_gains, score_on_frozen
         from rrr.utils.io import append_jsonl
 
         e = self.config.eval
-        by_id = {self.task.example_id(ex): ex for ex in self.test_examples()}
-        frozen = [r for r in read_jsonl(self.path("eval-sft", "samples.jsonl")) if not r["attempt_passed"]]
-        if not frozen:
+        examples, attempts = load_frozen_failures(
+            self.path("eval-sft", "samples.jsonl"), self.test_examples(), self.task
+        )
+        if not examples:
             raise DemoError("the SFT student made no mistake on the test set: nothing to reflect on")
-        examples = [by_id[r["id"]] for r in frozen]
-        attempts = [r["attempt"] for r in frozen]
         students = {"sft": self.path("sft"), "rrr": self.path("rrr")}
         if self.config.control.enabled:
             students["control"] = self.path("control")
-        greedy_cfg = EpisodeConfig(
-            reflection=SamplingParams(e.reflection_max_tokens, 0.0),
-            retry=SamplingParams(e.retry_max_tokens, 0.0),
+        frozen = FrozenConfig(
+            reflection_max_tokens=e.reflection_max_tokens,
+            retry_max_tokens=e.retry_max_tokens,
+            samples=e.reflection_samples,
+            temperature=e.reflection_temperature,
+            seed=_seed(self.config, "paired"),
         )
-        sampled_cfg = EpisodeConfig(
-            reflection=SamplingParams(
-                e.reflection_max_tokens, e.reflection_temperature, seed=_seed(self.config, "paired")
-            ),
-            retry=SamplingParams(e.retry_max_tokens, 0.0),
-            reflections_per_failure=e.reflection_samples,
-        )
-        scores: dict[str, dict[str, list[float]]] = {}
         out: dict[str, Any] = {
-            "n": len(frozen),
+            "n": len(examples),
             "reflection_samples": e.reflection_samples,
             "temperature": e.reflection_temperature,
             "shift_rule": shift_rule_baseline(self.task, examples, attempts),
             "students": {},
         }
+        scores = {}
         for name, model_dir in students.items():
-            generator = self.generator(model_dir)
-            greedy = run_episodes(self.task, generator, examples, greedy_cfg, first_attempts=attempts)
-            sampled = run_episodes(self.task, generator, examples, sampled_cfg, first_attempts=attempts)
-            g = [float(ep.retry_passed) for ep in greedy]
-            s = [sum(o.success_rate for o in ep.reflections) / len(ep.reflections) for ep in sampled]
-            kinds = [check_witness(ep.example, o.text) for ep in sampled for o in ep.reflections]
-            scores[name] = {"greedy": g, "sampled": s}
+            scores[name] = score_on_frozen(self.task, self.generator(model_dir), examples, attempts, frozen)
+            kinds = [check_witness(ep.example, o.text) for ep in scores[name].sampled_episodes for o in ep.reflections]
             out["students"][name] = {
-                "greedy": mean_with_ci(g),
-                "sampled": mean_with_ci(s),
+                **scores[name].summary(),
                 "faithful_witness": mean_with_ci([float(k == "peak") for k in kinds]),
                 "witness_kinds": {k: kinds.count(k) / len(kinds) for k in sorted(set(kinds))},
-                "leak_rate": mean_with_ci([float(o.leaked) for ep in sampled for o in ep.reflections]),
             }
-            append_jsonl(
-                os.path.join(directory, "samples.jsonl"),
-                [
-                    {
-                        "student": name,
-                        "id": ep.example_id,
-                        "attempt": ep.attempt.text,
-                        "greedy_reflection": gep.reflections[0].text,
-                        "greedy_retry": gep.reflections[0].retries[0].text,
-                        "greedy_retry_passed": gep.retry_passed,
-                        "sampled_reflections": [o.text for o in ep.reflections],
-                        "sampled_retry_passed": [o.verdicts[0].passed for o in ep.reflections],
-                    }
-                    for gep, ep in zip(greedy, sampled)
-                ],
-            )
-        out["gains"] = {
-            name: {
-                "greedy": paired_difference(scores[name]["greedy"], scores["sft"]["greedy"]),
-                "sampled": paired_difference(scores[name]["sampled"], scores["sft"]["sampled"]),
-            }
-            for name in students
-            if name != "sft"
-        }
+            append_jsonl(os.path.join(directory, "samples.jsonl"), scores[name].sample_rows(name))
+        out["gains"] = paired_gains(scores, reference="sft")
         return out
 
     # ------------------------------------------------------------------------------------------------------------

@@ -9,36 +9,10 @@ much narrower than two independent Wilson intervals.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+from rrr.evaluation.stats import mean_interval as mean_with_ci
+from rrr.evaluation.stats import paired_difference
 
-Z95 = 1.959964
-
-
-def paired_difference(after: Sequence[float], before: Sequence[float], z: float = Z95) -> dict:
-    """Mean of ``after - before`` per problem with a normal-approximation 95% interval (not clipped: can be < 0)."""
-    if len(after) != len(before):
-        raise ValueError(f"paired samples differ in length: {len(after)} vs {len(before)}")
-    n = len(after)
-    if n == 0:
-        return {"diff": float("nan"), "ci": [float("nan"), float("nan")], "n": 0, "significant": False}
-    diffs = [a - b for a, b in zip(after, before)]
-    mean = sum(diffs) / n
-    var = sum((d - mean) ** 2 for d in diffs) / (n - 1) if n > 1 else 0.0
-    half = z * math.sqrt(var / n)
-    lo, hi = mean - half, mean + half
-    return {"diff": mean, "ci": [lo, hi], "n": n, "significant": lo > 0 or hi < 0}
-
-
-def mean_with_ci(values: Sequence[float], z: float = Z95) -> dict:
-    """Mean of per-problem scores in [0, 1] with a normal-approximation 95% interval, clipped to [0, 1]."""
-    n = len(values)
-    if n == 0:
-        return {"acc": float("nan"), "ci": [float("nan"), float("nan")], "n": 0}
-    mean = sum(values) / n
-    var = sum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
-    half = z * math.sqrt(var / n)
-    return {"acc": mean, "ci": [max(0.0, mean - half), min(1.0, mean + half)], "n": n}
+__all__ = ["format_tables", "mean_with_ci", "paired_difference", "pct", "pp"]
 
 
 def pct(m: dict | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -31,7 +32,7 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - math.prod((n - c - i) / (n - i) for i in range(k))
 
 
-def mean_interval(values: list[float], z: float = 1.959964) -> dict:
+def mean_interval(values: Sequence[float], z: float = 1.959964) -> dict:
     """Mean with a normal-approximation 95% interval (for per-example estimates such as pass@k)."""
     n = len(values)
     if n == 0:
@@ -40,3 +41,22 @@ def mean_interval(values: list[float], z: float = 1.959964) -> dict:
     var = sum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
     half = z * math.sqrt(var / n)
     return {"acc": mean, "ci": [max(0.0, mean - half), min(1.0, mean + half)], "n": n}
+
+
+def paired_difference(after: Sequence[float], before: Sequence[float], z: float = 1.959964) -> dict:
+    """Mean of ``after - before`` per item with a normal-approximation 95% interval (not clipped: can be < 0).
+
+    For two students scored on the *same* items (e.g. the same frozen failed attempts): the per-item differences
+    cancel the items' difficulty, so the interval is much narrower than two independent intervals would suggest.
+    """
+    if len(after) != len(before):
+        raise ValueError(f"paired samples differ in length: {len(after)} vs {len(before)}")
+    n = len(after)
+    if n == 0:
+        return {"diff": float("nan"), "ci": [float("nan"), float("nan")], "n": 0, "significant": False}
+    diffs = [a - b for a, b in zip(after, before)]
+    mean = sum(diffs) / n
+    var = sum((d - mean) ** 2 for d in diffs) / (n - 1) if n > 1 else 0.0
+    half = z * math.sqrt(var / n)
+    lo, hi = mean - half, mean + half
+    return {"diff": mean, "ci": [lo, hi], "n": n, "significant": lo > 0 or hi < 0}
