@@ -74,8 +74,8 @@ mine: install  ## Mine MODEL's failures on TASK (K attempts each) into OUTPUT_DI
 check-recipes: install  ## Parse every recipe in recipes/.
 	$(BIN)/python scripts/check_recipes.py
 
-demo: install  ## The whole idea offline on a CPU: tiny student -> oracle SFT -> eval -> mine -> RRR -> eval (~10 min).
-	OMP_NUM_THREADS=$(or $(OMP_NUM_THREADS),1) $(BIN)/python scripts/demo.py --config recipes/demo/config.yaml
+demo: install  ## The whole idea offline on a CPU: tiny student -> oracle SFT -> eval -> mine -> RRR -> eval (~10 min); DEMO_ARGS="--seed 1".
+	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=$(or $(OMP_NUM_THREADS),1) $(BIN)/python scripts/demo.py --config recipes/demo/config.yaml $(DEMO_ARGS)
 
 curriculum: tiny-model  ## Teacher self-improvement -> curriculum -> student SFT, measured (TEACHER=oracle|openai:<m>@<url>|anthropic:<m>|hf:<path>).
 	OMP_NUM_THREADS=$(or $(OMP_NUM_THREADS),1) $(BIN)/python scripts/run_curriculum.py --task $(CURRICULUM_TASK) \
@@ -84,7 +84,7 @@ curriculum: tiny-model  ## Teacher self-improvement -> curriculum -> student SFT
 sft: tiny-model  ## Student SFT on a curriculum with SFT_CONFIG (run `make curriculum` first).
 	$(BIN)/accelerate launch --config_file recipes/accelerate_configs/cpu.yaml scripts/train_sft.py --config $(SFT_CONFIG)
 
-ablate: tiny-model  ## Ablation arms (base, SFT, RRR, SFT->RRR, outcome GRPO, reflection SFT/DPO): ABLATION=<yaml>.
+ablate: install  ## Ablation arms (base, SFT, RRR, SFT->RRR, outcome GRPO, reflection SFT/DPO), tiny default ~15 min: ABLATION=<yaml>.
 	OMP_NUM_THREADS=$(or $(OMP_NUM_THREADS),1) $(BIN)/python scripts/ablate.py --config $(ABLATION) \
 		$(if $(filter command line,$(origin TASK)),--task $(TASK),) $(if $(filter command line,$(origin MODEL)),--model $(MODEL),)
 

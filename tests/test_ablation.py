@@ -75,6 +75,11 @@ def test_arms_table_plot_and_rerun(tmp_path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((tmp_path / "abl" / "ablation.json").read_text())["config"]["n_test"] == 8
 
+    # every trained arm's resolved configs are saved beside it
+    resolved = json.loads((tmp_path / "abl" / "rrr" / "config.json").read_text())
+    assert resolved["RRRConfig"]["max_steps"] == 2 and resolved["RRRConfig"]["first_attempt_source"] == "online"
+    assert resolved["ModelConfig"]["model_name_or_path"] == str(student)
+
     # the paired comparison: every arm reflects on the base model's failed test attempts (all of them, here)
     frozen = report["frozen"]
     base_failures = arms["base"]["eval"]["n"] - arms["base"]["eval"]["first_try"]["k"]

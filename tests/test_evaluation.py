@@ -238,3 +238,54 @@ def test_resume_refuses_samples_of_retrained_weights(tmp_path):
     save_tiny_model(model, seed=5)  # retrained in place: same path, new weights
     with pytest.raises(EvaluationError, match="different evaluation"):
         evaluate_model(model, "scheduling", n=2, output_dir=out, progress=False, backend="hf", **SMALL)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Frozen failures: several students on the same failed attempts
+# ------------------------------------------------------------------------------------------------------------------
+def test_frozen_failures_come_from_an_evaluation_and_every_student_scores_the_same_ones(tiny, tmp_path):
+    from rrr.evaluation.frozen import FrozenConfig, load_frozen_failures, paired_gains, score_on_frozen
+    from rrr.evaluation.stats import paired_difference
+    from rrr.tasks import get_task
+
+    task = get_task("scheduling")
+    gen, _ = make_generator(tiny, "hf")
+    cfg = EvalConfig(task="scheduling", n=10, **SMALL)
+    out = str(tmp_path / "eval")
+    evaluate(gen, cfg, out, model_name="tiny", progress=False)
+    examples = [dict(ex) for ex in task.load(split="test", n=10, seed=0, source="generated")]
+    failed, attempts = load_frozen_failures(os.path.join(out, "samples.jsonl"), examples, task)
+    rows = [r for r in read_jsonl(os.path.join(out, "samples.jsonl")) if not r["attempt_passed"]]
+    assert [task.example_id(ex) for ex in failed] == [r["id"] for r in rows] and attempts == [
+        r["attempt"] for r in rows
+    ]
+
+    frozen = FrozenConfig(reflection_max_tokens=8, retry_max_tokens=12, samples=3, temperature=1.0)
+    scores = {name: score_on_frozen(task, gen, failed, attempts, frozen) for name in ("a", "b")}
+    for s in scores.values():
+        assert len(s.greedy) == len(s.sampled) == len(failed) and len(s.leaked) == 3 * len(failed)
+        assert all(v in (0.0, 1.0 / 3, 2.0 / 3, 1.0) for v in s.sampled)
+        assert [r["attempt"] for r in s.sample_rows("x")] == attempts  # the frozen attempts, not new ones
+    # the greedy score on a student's own failures is its evaluation's fix rate
+    assert sum(scores["a"].greedy) == sum(r["retry_passed"] for r in rows)
+    assert paired_gains(scores, reference="a")["b"]["greedy"] == paired_difference(
+        scores["b"].greedy, scores["a"].greedy
+    )
+
+    with pytest.raises(ValueError, match="not among the given examples"):
+        load_frozen_failures(os.path.join(out, "samples.jsonl"), examples[:1], task)
+    with pytest.raises(FileNotFoundError, match="evaluate the reference student first"):
+        load_frozen_failures(str(tmp_path / "nope.jsonl"), examples, task)
+    with pytest.raises(ValueError, match="temperature > 0"):
+        FrozenConfig(samples=2, temperature=0.0)
+
+
+def test_paired_difference_interval():
+    from rrr.evaluation.stats import paired_difference
+
+    same = paired_difference([1, 0, 1, 0], [1, 0, 1, 0])
+    assert same["diff"] == 0 and same["ci"] == [0, 0] and not same["significant"]
+    better = paired_difference([1.0] * 30 + [0.0] * 10, [0.0] * 30 + [0.0] * 10)
+    assert better["diff"] == 0.75 and better["ci"][0] > 0.6 and better["significant"]
+    with pytest.raises(ValueError, match="differ in length"):
+        paired_difference([1], [1, 0])

@@ -5,7 +5,8 @@ Layout of ``output_dir``::
     data/            shared splits (train / test examples) and the teacher curriculum
     <arm>/model/     the trained model (absent for base)
     <arm>/eval/      results.json, samples.jsonl, results.md (the shared evaluation)
-    <arm>/arm.json   cost: steps, generated tokens, wall time, and the resolved config — written last
+    <arm>/config.json  the arm's resolved configs (recipe + the runner's overrides, every field)
+    <arm>/arm.json   cost: steps, generated tokens, wall time, and the evaluation's metrics — written last
     ablation.md / ablation.json / ablation.png
 """
 
@@ -104,6 +105,7 @@ def _recipe(config: AblationConfig, name: str) -> str:
 
 
 def _parse(classes, recipe: str, overrides: dict[str, Any]):
+    """Parse an arm's recipe plus the runner's overrides; save the resolved configs as ``<arm>/config.json``."""
     from trl import TrlParser
 
     argv = ["--config", recipe]
@@ -111,7 +113,15 @@ def _parse(classes, recipe: str, overrides: dict[str, Any]):
         if value is None:
             continue
         argv += [f"--{key}", json.dumps(value) if isinstance(value, dict) else str(value)]
-    return TrlParser(classes).parse_args_and_config(args=argv)
+    parsed = TrlParser(classes).parse_args_and_config(args=argv)
+    resolved = {
+        "recipe": recipe,
+        "overrides": {k: v for k, v in overrides.items() if v is not None},
+        **{type(obj).__name__: obj.to_dict() if hasattr(obj, "to_dict") else asdict(obj) for obj in parsed[:2]},
+    }
+    arm_dir = os.path.dirname(os.path.normpath(overrides["output_dir"]))
+    atomic_write_json(os.path.join(arm_dir, "config.json"), json.loads(json.dumps(resolved, default=str)))
+    return parsed
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -597,7 +597,7 @@ def _summary_line(stage: str, result: dict) -> str:
     if stage == "base":
         return f"{result['parameters'] / 1e6:.2f}M parameters, {result['vocab']}-token BPE tokenizer"
     if stage == "curriculum":
-        return f"{result.get('sft_rows')} answer rows, {result.get('reflection_and_retry_rows')} reflection+retry rows"
+        return f"{result.get('sft_rows')} answer rows, {result.get('reflection_rows')} reflection+retry rows"
     if stage == "sft":
         return f"{result['steps']} steps, loss {result['loss_first']:.3f} -> {result['loss_last']:.3f}"
     if stage.startswith("eval"):
