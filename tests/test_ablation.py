@@ -48,10 +48,10 @@ def shrunk_config(tmp_path, **overrides) -> AblationConfig:
 
 
 def test_arms_table_plot_and_rerun(tmp_path):
-    config = shrunk_config(tmp_path, arms=["base", "sft", "rrr", "outcome"])
+    config = shrunk_config(tmp_path, arms=["base", "sft", "rrr", "sft_rrr", "outcome"])
     report = run_ablation(config, progress=False)
     arms = report["arms"]
-    assert list(arms) == ["base", "sft", "rrr", "outcome"]
+    assert list(arms) == ["base", "sft", "rrr", "sft_rrr", "outcome"]
 
     # the base model is the demo pipeline's SFT student, built under the ablation's output dir
     student = tmp_path / "abl" / "student" / "sft"
@@ -83,12 +83,15 @@ def test_arms_table_plot_and_rerun(tmp_path):
     # the paired comparison: every arm reflects on the base model's failed test attempts (all of them, here)
     frozen = report["frozen"]
     base_failures = arms["base"]["eval"]["n"] - arms["base"]["eval"]["first_try"]["k"]
-    assert frozen["n"] == base_failures > 0 and set(frozen["arms"]) == {"base", "sft", "rrr", "outcome"}
+    assert frozen["n"] == base_failures > 0 and set(frozen["arms"]) == set(arms)
     for arm, m in frozen["arms"].items():
         assert m["greedy"]["n"] == m["sampled"]["n"] == base_failures
         assert (m["gain_vs_base"] is None) == (arm == "base")
     # base against itself: the greedy score is its own evaluation's fix rate
     assert frozen["arms"]["base"]["greedy"]["acc"] == pytest.approx(arms["base"]["eval"]["fix_rate"]["acc"])
+    assert frozen["arms"]["sft"].get("gain_vs_start") is None  # only SFT -> RRR has a start other than base
+    assert frozen["arms"]["sft_rrr"]["gain_vs_start"]["start"] == "sft"
+    assert "SFT → RRR over SFT (teacher curriculum)" in table
     assert "paired gain over base" in table and "frozen_samples.jsonl" in os.listdir(tmp_path / "abl" / "sft")
 
     # re-run: every arm is skipped (arm.json untouched), the frozen scores are reused, the report is rewritten

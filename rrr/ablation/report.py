@@ -65,6 +65,7 @@ def frozen_table(frozen: dict) -> str:
         head,
         "|---|---|" + ("---|" if sampled else "") + "---|---|",
     ]
+    notes = []
     for arm, m in frozen["arms"].items():
         gain = (m.get("gain_vs_base") or {}).get(key)
         lines.append(
@@ -72,7 +73,13 @@ def frozen_table(frozen: dict) -> str:
             + (f"{_pct(m['sampled'])} | " if sampled else "")
             + f"{_pp(gain) if arm != 'base' else '(reference)'} | {_pct(m['leak_rate'])} |"
         )
-    return "\n".join(lines) + "\n"
+        start = m.get("gain_vs_start")
+        if start:
+            notes.append(f"{LABELS.get(arm, arm)} over {LABELS.get(start['start'], start['start'])}: {_pp(start[key])}")
+    text = "\n".join(lines) + "\n"
+    if notes:
+        text += "\nPaired gain over the model the arm started from (pp): " + "; ".join(notes) + ".\n"
+    return text
 
 
 def plot(results: dict, path: str, title: str, frozen: dict | None = None) -> None:
