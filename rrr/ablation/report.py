@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict
 
+from rrr.evaluation.stats import pct, pp
 from rrr.utils.io import atomic_write_json, atomic_write_text
 
 LABELS = {
@@ -18,13 +19,6 @@ LABELS = {
 }
 
 
-def _pct(m) -> str:
-    if not m:
-        return "–"
-    lo, hi = m["ci"]
-    return f"{100 * m['acc']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
-
-
 def table(results: dict) -> str:
     head = "| arm | 1st try % [95% CI] | 2nd try % [95% CI] | gain (pp) | steps | generated tokens | wall (s) |"
     lines = [head, "|---|---|---|---|---|---|---|"]
@@ -36,19 +30,12 @@ def table(results: dict) -> str:
         note = f" ({r['skipped']})" if r.get("skipped") else ""
         tokens = r.get("generated_tokens")
         lines.append(
-            f"| {LABELS.get(arm, arm)}{note} | {_pct(m.get('first_try'))} | {_pct(m.get('second_try'))} | {gain} | "
+            f"| {LABELS.get(arm, arm)}{note} | {pct(m.get('first_try'))} | {pct(m.get('second_try'))} | {gain} | "
             f"{r.get('steps', '–')} | {int(tokens) if tokens is not None else '–'} | {r.get('wall_seconds', '–')} |"
         )
     if baseline is not None:
         lines.append(f"\nMajority-class baseline (always the most common answer): {100 * baseline:.1f}%")
     return "\n".join(lines) + "\n"
-
-
-def _pp(d) -> str:
-    if not d:
-        return "–"
-    lo, hi = d["ci"]
-    return f"{100 * d['diff']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
 
 
 def frozen_table(frozen: dict) -> str:
@@ -69,13 +56,13 @@ def frozen_table(frozen: dict) -> str:
     for arm, m in frozen["arms"].items():
         gain = (m.get("gain_vs_base") or {}).get(key)
         lines.append(
-            f"| {LABELS.get(arm, arm)} | {_pct(m['greedy'])} | "
-            + (f"{_pct(m['sampled'])} | " if sampled else "")
-            + f"{_pp(gain) if arm != 'base' else '(reference)'} | {_pct(m['leak_rate'])} |"
+            f"| {LABELS.get(arm, arm)} | {pct(m['greedy'])} | "
+            + (f"{pct(m['sampled'])} | " if sampled else "")
+            + f"{pp(gain) if arm != 'base' else '(reference)'} | {pct(m['leak_rate'])} |"
         )
         start = m.get("gain_vs_start")
         if start:
-            notes.append(f"{LABELS.get(arm, arm)} over {LABELS.get(start['start'], start['start'])}: {_pp(start[key])}")
+            notes.append(f"{LABELS.get(arm, arm)} over {LABELS.get(start['start'], start['start'])}: {pp(start[key])}")
     text = "\n".join(lines) + "\n"
     if notes:
         text += "\nPaired gain over the model the arm started from (pp): " + "; ".join(notes) + ".\n"

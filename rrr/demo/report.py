@@ -10,25 +10,9 @@ much narrower than two independent Wilson intervals.
 from __future__ import annotations
 
 from rrr.evaluation.stats import mean_interval as mean_with_ci
-from rrr.evaluation.stats import paired_difference
+from rrr.evaluation.stats import paired_difference, pct, pp
 
 __all__ = ["format_tables", "mean_with_ci", "paired_difference", "pct", "pp"]
-
-
-def pct(m: dict | None) -> str:
-    """``"85.1 [83.8, 86.3]"`` for an ``{"acc", "ci"}`` mapping."""
-    if not m or not m.get("n"):
-        return "–"
-    lo, hi = m["ci"]
-    return f"{100 * m['acc']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
-
-
-def pp(d: dict | None) -> str:
-    """``"+13.7 [10.1, 17.3] pp"`` for a ``paired_difference`` result."""
-    if not d or not d.get("n"):
-        return "–"
-    lo, hi = d["ci"]
-    return f"{100 * d['diff']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
 
 
 def format_tables(results: dict) -> str:

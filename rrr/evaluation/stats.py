@@ -60,3 +60,19 @@ def paired_difference(after: Sequence[float], before: Sequence[float], z: float 
     half = z * math.sqrt(var / n)
     lo, hi = mean - half, mean + half
     return {"diff": mean, "ci": [lo, hi], "n": n, "significant": lo > 0 or hi < 0}
+
+
+def pct(m: dict | None) -> str:
+    """``"85.1 [83.8, 86.3]"`` for an ``{"acc", "ci", "n"}`` mapping (``–`` when missing or empty)."""
+    if not m or not m.get("n"):
+        return "–"
+    lo, hi = m["ci"]
+    return f"{100 * m['acc']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
+def pp(d: dict | None) -> str:
+    """``"+13.7 [+10.1, +17.3]"`` (percentage points) for a ``paired_difference`` result."""
+    if not d or not d.get("n"):
+        return "–"
+    lo, hi = d["ci"]
+    return f"{100 * d['diff']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
