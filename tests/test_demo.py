@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 
 import pytest
 
@@ -62,6 +63,9 @@ def test_pipeline_writes_every_artifact_and_a_consistent_table(tmp_path):
     assert all(line.startswith("[demo ") for line in lines if line.startswith("["))
     for stage in ("base", "sft", "rrr", "paired"):
         assert any(f"] {stage}: done in" in line for line in lines), stage
+    # the long stages report their steps as they go, with their own metrics
+    assert any(re.search(r"\] sft: step 3/3 · loss [\d.]+ · token accuracy", line) for line in lines)
+    assert any(re.search(r"\] rrr: step 2/2 · retry success \(reward\) [\d.]+ · 1st try", line) for line in lines)
 
     # the evaluations cover the whole held-out test set, with the 50% majority baseline beside them
     for name, m in results["evaluations"].items():

@@ -207,8 +207,10 @@ def _setup_logging(args) -> None:
     logger.setLevel(level)
 
 
-def train_sft(args: CurriculumSFTConfig, model_args, model=None, tokenizer=None) -> dict:
-    """Fine-tune the student on the curriculum and save it (see the module docstring); returns a summary dict."""
+def train_sft(args: CurriculumSFTConfig, model_args, model=None, tokenizer=None, callbacks=None) -> dict:
+    """Fine-tune the student on the curriculum and save it (see the module docstring); returns a summary dict.
+
+    ``callbacks`` are extra ``transformers.TrainerCallback``s (e.g. a driver's own progress lines)."""
     from transformers import set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -227,6 +229,8 @@ def train_sft(args: CurriculumSFTConfig, model_args, model=None, tokenizer=None)
             logger.info("resuming from the last checkpoint %s", checkpoint)
 
     trainer = build_sft_trainer(args, model_args, model=model, tokenizer=tokenizer)
+    for callback in callbacks or ():
+        trainer.add_callback(callback)
     use_peft = bool(getattr(model_args, "use_peft", False)) or _is_peft(trainer.model)
     start = time.time()
     result = trainer.train(resume_from_checkpoint=checkpoint)

@@ -95,7 +95,8 @@ class DemoPipeline:
         self.task = get_task(DEMO_TASK, **TASK_KWARGS)
         self.start = time.time()
         self.timing: dict[str, float] = {}
-        self._print = progress or (lambda line: print(line, flush=True))
+        stdout = sys.stdout  # the trainers' stages swap sys.stdout out (``_library_logging_off``); not ours
+        self._print = progress or (lambda line: print(line, file=stdout, flush=True))
 
     # ------------------------------------------------------------------------------------------------------------
     # Stage bookkeeping
@@ -294,7 +295,8 @@ class DemoPipeline:
         )
         model_args = ModelConfig(model_name_or_path=self.path("base"), dtype="float32")
         with _library_logging_off():
-            summary = train_sft(args, model_args)
+            progress = _progress_callback(self.log, "sft", {"loss": "loss", "mean_token_accuracy": "token accuracy"})
+            summary = train_sft(args, model_args, callbacks=[progress])
         losses = summary.get("losses") or []
         return {
             "steps": summary["global_step"],
@@ -459,7 +461,12 @@ class DemoPipeline:
             model.get_input_embeddings().weight.requires_grad_(False)
             tokenizer = load_tokenizer(model_args.model_name_or_path)
         with _library_logging_off(), _shuffled_rewards(shuffle_rewards, _seed(self.config, "control")):
-            summary = train(args, model_args, model=model, tokenizer=tokenizer)
+            progress = _progress_callback(
+                self.log,
+                "control" if shuffle_rewards else "rrr",
+                {"rrr/retry_success": "retry success (reward)", "rrr/first_attempt_acc": "1st try (T=1)"},
+            )
+            summary = train(args, model_args, model=model, tokenizer=tokenizer, callbacks=[progress])
         for name in (MARKER, TOKENIZER_INFO):  # so rrr.models.load_tokenizer recognises the saved tokenizer
             if os.path.exists(self.path("base", name)):
                 shutil.copyfile(self.path("base", name), os.path.join(directory, name))
@@ -549,6 +556,29 @@ class DemoPipeline:
 # ----------------------------------------------------------------------------------------------------------------
 # Helpers
 # ----------------------------------------------------------------------------------------------------------------
+def _progress_callback(log: Callable[[str], None], stage: str, metrics: dict[str, str]):
+    """A ``TrainerCallback`` that writes one line per logging step: the step, the stage's own metrics, time left.
+
+    The demo silences the libraries' per-step output; without this a 5-minute stage would print nothing.
+    """
+    from transformers import TrainerCallback
+
+    class StageProgress(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.start = time.time()
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not logs or "train_runtime" in logs or not state.global_step:
+                return
+            step, total = state.global_step, state.max_steps
+            parts = [f"{stage}: step {step}/{total}"]
+            parts += [f"{label} {float(logs[key]):.3f}" for key, label in metrics.items() if key in logs]
+            left = (time.time() - self.start) / step * (total - step)
+            log(" · ".join(parts) + f" · ~{left:.0f}s left")
+
+    return StageProgress()
+
+
 def shift_rule_baseline(task, examples: list[dict], attempts: list[str]) -> dict:
     """The best "answer the failed number + s" rule on these failures (s in -2..2, chosen on them: an upper bound).
 

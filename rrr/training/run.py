@@ -122,10 +122,11 @@ def build_trainer(args: RRRConfig, model_args, model=None, tokenizer=None):
     return trainer, task
 
 
-def train(args: RRRConfig, model_args, model=None, tokenizer=None) -> dict:
+def train(args: RRRConfig, model_args, model=None, tokenizer=None, callbacks=None) -> dict:
     """Run RRR GRPO; returns a summary dict (also written to ``<output_dir>/run_summary.json``).
 
     Resumes from ``resume_from_checkpoint`` or, when unset, from the last checkpoint in ``output_dir``.
+    ``callbacks`` are extra ``transformers.TrainerCallback``s (e.g. a driver's own progress lines).
     """
     from transformers import set_seed
     from transformers.trainer_utils import get_last_checkpoint
@@ -142,6 +143,8 @@ def train(args: RRRConfig, model_args, model=None, tokenizer=None) -> dict:
             logger.info("resuming from the last checkpoint %s", checkpoint)
 
     trainer, task = build_trainer(args, model_args, model=model, tokenizer=tokenizer)
+    for callback in callbacks or ():
+        trainer.add_callback(callback)
     if checkpoint and trainer.accelerator.is_local_main_process:
         _drop_episodes_after_checkpoint(args.output_dir, checkpoint)
     trainer.accelerator.wait_for_everyone()
