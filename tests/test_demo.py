@@ -16,8 +16,8 @@ import pytest
 
 from rrr.demo.config import DEMO_TASK, DemoConfig
 from rrr.demo.pipeline import STAGE_FILE, DemoError, DemoPipeline
-from rrr.demo.report import paired_difference
 from rrr.demo.task import DemoSchedulingTask, check_witness
+from rrr.evaluation.stats import paired_difference
 from rrr.tasks import get_task
 from rrr.tasks.scheduling import max_overlap
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 import yaml
 
@@ -32,7 +33,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     from rrr.demo.config import DemoConfig
-    from rrr.demo.pipeline import DemoPipeline
+    from rrr.demo.pipeline import DemoError, DemoPipeline
 
     a = parse_args(argv)
     overrides = {}
@@ -45,7 +46,16 @@ def main(argv: list[str] | None = None) -> int:
         overrides["seed"] = a.seed
     if a.output_dir is not None:
         overrides["output_dir"] = a.output_dir
-    config = DemoConfig.from_yaml(a.config, overrides)
-    results = DemoPipeline(config).run(until=a.until)
+    # a bad recipe or override, or an output dir built with other settings: one line, not a traceback
+    try:
+        config = DemoConfig.from_yaml(a.config, overrides)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        results = DemoPipeline(config).run(until=a.until)
+    except DemoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(results["model_dir"] if a.until else results["verdict"])
     return 0

@@ -82,7 +82,7 @@ class MiningSpec:
 
 @dataclass
 class RRRSpec:
-    """RRR GRPO (``rrr.training.train``) on the mined failures (``first_attempt_source: column``)."""
+    """RRR GRPO (``rrr.training.train``) on the mined problems (see ``first_attempt_source``)."""
 
     max_steps: int = 360
     #: ``online``: sample first attempts from the current policy each step (up to ``first_attempt_tries`` at

@@ -9,8 +9,8 @@ Stages (each under ``<output_dir>/<stage>/``, each through the project's own lib
 3. ``sft`` — warm start on it (``rrr.curriculum.train_sft``: TRL ``SFTTrainer``, loss on completions only);
 4. ``eval-sft`` — first try and after-reflection accuracy on held-out problems (``rrr.evaluation.evaluate``);
 5. ``failures`` — the student's failures on fresh training problems (``rrr.evaluation.mine_failures``);
-6. ``rrr`` — RRR GRPO on them (``rrr.training.train``, ``first_attempt_source: column``): reflections are the only
-   trained tokens, rewarded when the greedy retry passes the strict verifier;
+6. ``rrr`` — RRR GRPO on them (``rrr.training.train``; by default the current student's own first attempts on the
+   mined problems): reflections are the only trained tokens, rewarded when the greedy retry passes the verifier;
 7. ``eval-rrr`` — the same evaluation of the RRR student;
 8. ``paired`` — the headline: both students reflect on the *same* frozen failed attempts (the SFT student's failures
    on the held-out set) — greedy, and ``reflection_samples`` reflections at T=1 — with paired 95% intervals;
@@ -43,7 +43,8 @@ from typing import Any
 
 from rrr.curriculum.dataset import REFLECTION_DIRNAME
 from rrr.demo.config import DEMO_TASK, DemoConfig
-from rrr.demo.report import format_tables, mean_with_ci
+from rrr.demo.report import format_tables
+from rrr.evaluation.stats import mean_interval
 from rrr.utils.io import atomic_write_json, atomic_write_text, read_jsonl
 
 logger = logging.getLogger("rrr.demo")
@@ -516,7 +517,7 @@ class DemoPipeline:
             kinds = [check_witness(ep.example, o.text) for ep in scores[name].sampled_episodes for o in ep.reflections]
             out["students"][name] = {
                 **scores[name].summary(),
-                "faithful_witness": mean_with_ci([float(k == "peak") for k in kinds]),
+                "faithful_witness": mean_interval([float(k == "peak") for k in kinds]),
                 "witness_kinds": {k: kinds.count(k) / len(kinds) for k in sorted(set(kinds))},
             }
             append_jsonl(os.path.join(directory, "samples.jsonl"), scores[name].sample_rows(name))
@@ -594,7 +595,7 @@ def shift_rule_baseline(task, examples: list[dict], attempts: list[str]) -> dict
             answer = (last_answer(attempt) or "").strip()
             guess = f"<answer>{int(answer) + shift}</answer>" if answer.isdigit() and len(answer) < 4 else ""
             hits.append(float(task.verify(example, guess).passed))
-        m = mean_with_ci(hits)
+        m = mean_interval(hits)
         if m["acc"] > best["acc"]:
             best = {"shift": shift, **m}
     return best

@@ -1,4 +1,4 @@
-"""The demo's numbers: paired differences with 95% intervals, and the before/after tables.
+"""The demo's before/after and paired tables (the statistics are ``rrr.evaluation.stats``'s).
 
 Why paired: after RRR the student's *first* attempts change too, so "2nd try before vs after" on two independent
 evaluations mixes a change in which problems fail with a change in how well the student recovers. The headline
@@ -9,10 +9,7 @@ much narrower than two independent Wilson intervals.
 
 from __future__ import annotations
 
-from rrr.evaluation.stats import mean_interval as mean_with_ci
-from rrr.evaluation.stats import paired_difference, pct, pp
-
-__all__ = ["format_tables", "mean_with_ci", "paired_difference", "pct", "pp"]
+from rrr.evaluation.stats import pct, pp
 
 
 def format_tables(results: dict) -> str:

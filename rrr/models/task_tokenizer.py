@@ -22,7 +22,7 @@ import json
 import os
 from collections.abc import Iterable, Sequence
 
-from rrr.models.tiny import CHAT_TEMPLATE, MARKER, SPECIAL_TOKENS
+from rrr.models.tiny import MARKER, SPECIAL_TOKENS, chat_tokenizer
 
 #: Pieces the BPE may merge within (never across): a number with an optional trailing hyphen, a word, a run of
 #: punctuation (each with an optional leading space), or whitespace. Every character belongs to exactly one piece,
@@ -59,7 +59,6 @@ def train_task_tokenizer(texts: Iterable[str], vocab_size: int = 512, min_freque
     vocabulary stops merging early (every frequent word already being one token), so the result may be smaller.
     """
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
     backend = Tokenizer(models.BPE())
     backend.pre_tokenizer = pre_tokenizers.Sequence(
@@ -78,17 +77,7 @@ def train_task_tokenizer(texts: Iterable[str], vocab_size: int = 512, min_freque
     )
     backend.train_from_iterator(list(texts), trainer=trainer)
     backend.add_tokens(WORD_TOKENS)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        unk_token="<unk>",
-        additional_special_tokens=["<|im_start|>"],
-        padding_side="left",
-        truncation_side="left",
-    )
-    tokenizer.chat_template = CHAT_TEMPLATE
-    return tokenizer
+    return chat_tokenizer(backend)
 
 
 def save_task_tokenizer(tokenizer, output_dir: str, info: dict | None = None) -> str:

@@ -40,7 +40,6 @@ MARKER = "rrr_tiny.json"
 def build_tiny_tokenizer():
     """Character-level tokenizer (lossless for ASCII text; anything else becomes ``<unk>``)."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
 
     chars = [chr(i) for i in range(32, 127)] + ["\n", "\t"]
     vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS + chars)}
@@ -48,6 +47,14 @@ def build_tiny_tokenizer():
     backend.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
     backend.decoder = decoders.Fuse()
     backend.add_tokens(WORD_TOKENS)
+    return chat_tokenizer(backend)
+
+
+def chat_tokenizer(backend):
+    """Wrap a ``tokenizers.Tokenizer`` (vocabulary holding ``SPECIAL_TOKENS``) as a ChatML chat tokenizer: the
+    project's special tokens, left padding/truncation (generation batches) and ``CHAT_TEMPLATE``."""
+    from transformers import PreTrainedTokenizerFast
+
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=backend,
         eos_token="<|im_end|>",
