@@ -15,13 +15,22 @@ from rrr.tasks.base import Messages
 
 @dataclass(frozen=True)
 class SamplingParams:
-    """How to sample one phase. ``temperature == 0`` means greedy decoding."""
+    """Exactly how to sample one phase; every engine receives every field explicitly.
+
+    ``temperature == 0`` means greedy decoding, and greedy means greedy: no top-k/top-p/min-p filter and no
+    repetition penalty, whatever the fields say. The defaults are *neutral* (``top_k=0`` and ``min_p=0`` disable
+    those filters, ``repetition_penalty=1`` disables the penalty). They are never "unset": a checkpoint's
+    ``generation_config`` (Qwen2.5-Instruct ships top-k 20, top-p 0.8, repetition penalty 1.05) must not leak into a
+    phase, or the reflections are not sampled from the distribution the GRPO loss scores.
+    """
 
     max_new_tokens: int
     temperature: float = 1.0
     top_p: float = 1.0
     top_k: int = 0
     seed: int | None = None
+    min_p: float = 0.0
+    repetition_penalty: float = 1.0
 
     def __post_init__(self):
         if self.max_new_tokens < 1:
@@ -30,10 +39,30 @@ class SamplingParams:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0 (0 disables it), got {self.top_k}")
+        if not 0 <= self.min_p < 1:
+            raise ValueError(f"min_p must be in [0, 1), got {self.min_p}")
+        if self.repetition_penalty <= 0:
+            raise ValueError(f"repetition_penalty must be > 0 (1 disables it), got {self.repetition_penalty}")
 
     @property
     def greedy(self) -> bool:
         return self.temperature == 0
+
+    def effective(self) -> dict:
+        """What an engine actually applies (greedy drops every filter and the penalty): for start-up logs."""
+        if self.greedy:
+            return {"max_new_tokens": self.max_new_tokens, "greedy": True}
+        return {
+            "max_new_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "top_k": self.top_k,
+            "min_p": self.min_p,
+            "repetition_penalty": self.repetition_penalty,
+            "seed": self.seed,
+        }
 
 
 @dataclass

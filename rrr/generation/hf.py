@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from rrr.generation.base import Generation, SamplingParams
 from rrr.tasks.base import Messages
 
@@ -25,36 +27,81 @@ def eos_ids_of(tokenizer, model=None) -> set[int]:
     return ids
 
 
+def sampling_generation_config(params: SamplingParams, eos_ids, pad_id):
+    """A ``GenerationConfig`` that states every decoding choice of ``params``, with neutral values for the rest.
+
+    transformers fills each ``None`` field of a passed config from ``model.generation_config``, so a field we leave
+    unset is silently the checkpoint's (top-k 20, repetition penalty 1.05, even beam search). Every field that shapes
+    the next-token distribution is therefore set here; :func:`clean_generation_config` removes the remainder.
+    """
+    from transformers import GenerationConfig
+
+    kwargs = dict(
+        max_new_tokens=params.max_new_tokens,
+        min_new_tokens=0,
+        do_sample=not params.greedy,
+        num_beams=1,
+        num_beam_groups=1,
+        pad_token_id=pad_id,
+        eos_token_id=sorted(eos_ids),
+        repetition_penalty=1.0 if params.greedy else params.repetition_penalty,
+        no_repeat_ngram_size=0,
+        disable_compile=True,
+        use_cache=True,
+    )
+    if not params.greedy:  # greedy means greedy: no filter, no penalty
+        kwargs.update(
+            temperature=params.temperature,
+            top_p=params.top_p,
+            top_k=params.top_k,  # 0 disables the filter (None would inherit the checkpoint's top_k)
+            min_p=params.min_p if params.min_p > 0 else None,
+        )
+    return GenerationConfig(**kwargs)
+
+
+@contextlib.contextmanager
+def clean_generation_config(model):
+    """Swap ``model.generation_config`` for a default one while generating, so nothing of the checkpoint's leaks.
+
+    Only the token ids the model needs (bos/eos/pad, decoder start) are kept; ``min_p``, ``typical_p``,
+    ``suppress_tokens``, ``bad_words_ids``, ``sequence_bias`` and every field added in a later transformers release
+    fall back to the library defaults instead of the checkpoint's choice.
+    """
+    from transformers import GenerationConfig
+
+    saved = getattr(model, "generation_config", None)
+    if saved is None:
+        yield
+        return
+    keep = {k: getattr(saved, k, None) for k in ("bos_token_id", "eos_token_id", "pad_token_id")}
+    model.generation_config = GenerationConfig(**{k: v for k, v in keep.items() if v is not None})
+    try:
+        yield
+    finally:
+        model.generation_config = saved
+
+
 def hf_generate_ids(
     model, tokenizer, prompt_ids: list[list[int]], params: SamplingParams, batch_size: int = 64, eos_ids=None
 ) -> list[tuple[list[int], bool]]:
     """Sample one completion per prompt with ``model.generate``; returns ``(token_ids, truncated)`` per prompt.
 
     Prompts are left-padded in chunks of ``batch_size``; each completion is cut after its first end-of-turn token.
+    Sampling follows ``params`` exactly (see :func:`sampling_generation_config`), never the checkpoint's defaults.
     """
     import torch
-    from transformers import GenerationConfig
 
     if not prompt_ids:
         return []
     eos_ids = eos_ids or eos_ids_of(tokenizer, model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(eos_ids))
-    kwargs = dict(
-        max_new_tokens=params.max_new_tokens,
-        do_sample=not params.greedy,
-        pad_token_id=pad_id,
-        eos_token_id=sorted(eos_ids),
-        disable_compile=True,
-    )
-    if not params.greedy:
-        kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or None)
-    gen_config = GenerationConfig(**kwargs)
+    gen_config = sampling_generation_config(params, eos_ids, pad_id)
     device = next(model.parameters()).device
     results: list[tuple[list[int], bool]] = []
     # sort by length so chunks pad little; restore the order at the end
     order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]))
     by_index: dict[int, tuple[list[int], bool]] = {}
-    with torch.no_grad():
+    with torch.no_grad(), clean_generation_config(model):
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             width = max(len(prompt_ids[i]) for i in idx)

@@ -48,6 +48,14 @@ class OpenAIGenerator:
         }
         if params.seed is not None:
             payload["seed"] = params.seed
+        # vLLM-server extensions: sent only when they change something (hosted OpenAI rejects unknown fields)
+        if not params.greedy:
+            if params.top_k > 0:
+                payload["top_k"] = params.top_k
+            if params.min_p > 0:
+                payload["min_p"] = params.min_p
+            if params.repetition_penalty != 1.0:
+                payload["repetition_penalty"] = params.repetition_penalty
         response = post_json(self.url, payload, self._headers(), timeout=self.timeout, max_retries=self.max_retries)
         try:
             choice = response["choices"][0]

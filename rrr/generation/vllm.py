@@ -13,6 +13,26 @@ def vllm_available() -> bool:
     return importlib.util.find_spec("vllm") is not None
 
 
+def vllm_sampling_kwargs(params: SamplingParams) -> dict:
+    """``vllm.SamplingParams`` keywords stating every choice of ``params`` (vLLM's neutral values elsewhere).
+
+    vLLM, like transformers, can pick up a checkpoint's ``generation_config`` defaults (``generation_config="auto"``)
+    for fields a request leaves unset; each one is therefore passed. Greedy drops every filter and the penalty.
+    """
+    greedy = params.greedy
+    return dict(
+        max_tokens=params.max_new_tokens,
+        temperature=0.0 if greedy else params.temperature,
+        top_p=1.0 if greedy else params.top_p,
+        top_k=-1 if greedy or params.top_k <= 0 else params.top_k,
+        min_p=0.0 if greedy else params.min_p,
+        repetition_penalty=1.0 if greedy else params.repetition_penalty,
+        presence_penalty=0.0,
+        frequency_penalty=0.0,
+        seed=params.seed,
+    )
+
+
 class VLLMGenerator:
     """Generate with ``vllm.LLM`` (offline batch engine); prompts are rendered with the model's chat template."""
 
@@ -41,13 +61,7 @@ class VLLMGenerator:
         if not conversations:
             return []
         prompts = [render_chat(self.tokenizer, c) for c in conversations]
-        sp = VSP(
-            max_tokens=params.max_new_tokens,
-            temperature=params.temperature,
-            top_p=params.top_p,
-            top_k=params.top_k if params.top_k > 0 else -1,
-            seed=params.seed,
-        )
+        sp = VSP(**vllm_sampling_kwargs(params))
         outs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], sp, use_tqdm=False)
         result = []
         for p, out in zip(prompts, outs):
