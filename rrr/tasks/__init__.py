@@ -6,7 +6,17 @@
 True
 """
 
-from rrr.tasks.base import GENERATED, Example, Messages, Task, TaskDataError, Verdict
+from rrr.tasks.base import (
+    GENERATED,
+    Example,
+    Messages,
+    Task,
+    TaskDataError,
+    Verdict,
+    VerifierErrorRate,
+    check_verifier_error_rate,
+    safe_verify,
+)
 from rrr.tasks.parsing import last_answer
 from rrr.tasks.registry import get_task, task_names
 
@@ -17,7 +27,10 @@ __all__ = [
     "Task",
     "TaskDataError",
     "Verdict",
+    "VerifierErrorRate",
+    "check_verifier_error_rate",
     "get_task",
     "last_answer",
+    "safe_verify",
     "task_names",
 ]

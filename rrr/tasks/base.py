@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -49,6 +51,10 @@ class Verdict:
 
     passed: bool
     reason: str
+    #: The exception class name when the verifier itself failed (raised, or returned something that is not a
+    #: ``Verdict``); None for an ordinary verdict. Set only by ``safe_verify``, so a run can count verifier bugs
+    #: apart from wrong answers instead of silently training on them as zero rewards.
+    error: str | None = None
 
     def __bool__(self) -> bool:  # `if task.verify(...)` reads naturally
         return self.passed
@@ -188,6 +194,80 @@ class Task(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+logger = logging.getLogger(__name__)
+
+#: (task class, exception class) pairs already logged by ``safe_verify``: a verifier bug is logged loudly once, not
+#: once per completion (which would bury the first traceback under thousands of copies).
+_LOGGED_VERIFIER_ERRORS: set[tuple[str, str]] = set()
+_LOGGED_LOCK = threading.Lock()
+_MAX_ERROR_MESSAGE = 120
+
+
+class VerifierErrorRate(RuntimeError):
+    """Too many completions hit a verifier error: the rewards mean nothing, so the run stops instead of training on
+    (or reporting) zeros that come from a bug rather than from the model."""
+
+
+def safe_verify(task: Task, example: Example, text: str) -> Verdict:
+    """``task.verify(example, text)`` that never raises and always returns a ``Verdict``.
+
+    A user's verifier that raises, or returns something other than a ``Verdict``, must not kill a training or
+    evaluation run hours in; it must not pass either. Such a completion gets ``Verdict(passed=False,
+    reason="verifier error: <ExcClass>: <short message>", error="<ExcClass>")``; the traceback is logged as a warning
+    once per (task class, exception class), and callers count ``verdict.error is not None`` against
+    ``check_verifier_error_rate`` so that a verifier that is *mostly* broken stops the run with a clear message.
+    """
+    try:
+        verdict = task.verify(example, text)
+    except Exception as exc:  # the point is to contain any verifier bug
+        return _verifier_error(task, type(exc).__name__, str(exc), exc)
+    if not isinstance(verdict, Verdict):
+        message = f"verify returned {type(verdict).__name__}, not Verdict"
+        return _verifier_error(task, "TypeError", message, None)
+    return verdict
+
+
+def _verifier_error(task: Task, error: str, message: str, exc: BaseException | None) -> Verdict:
+    message = " ".join(message.split())
+    if len(message) > _MAX_ERROR_MESSAGE:
+        message = message[: _MAX_ERROR_MESSAGE - 3] + "..."
+    key = (type(task).__qualname__, error)
+    with _LOGGED_LOCK:
+        first = key not in _LOGGED_VERIFIER_ERRORS
+        _LOGGED_VERIFIER_ERRORS.add(key)
+    if first:
+        logger.warning(
+            "verifier error in task %r (%s): %s: %s -- the completion counts as failed; this is logged once per "
+            "task and error class, and the run stops past max_verifier_error_rate",
+            task.name,
+            type(task).__name__,
+            error,
+            message,
+            exc_info=(type(exc), exc, exc.__traceback__) if exc is not None else None,
+            stack_info=exc is None,
+        )
+    reason = f"verifier error: {error}: {message}" if message else f"verifier error: {error}"
+    return Verdict(passed=False, reason=reason, error=error)
+
+
+def check_verifier_error_rate(errors: int, total: int, max_rate: float, where: str) -> None:
+    """Raise ``VerifierErrorRate`` when ``errors / total`` exceeds ``max_rate``.
+
+    ``where`` names the run and setting ("evaluation of countdown", "training step 40") so the message says what
+    stopped and how to allow more. A few errors are tolerated (one odd input should not end a day-long run); a
+    high rate means the verifier is broken and every reward after it is noise.
+    """
+    if total <= 0 or errors <= 0:
+        return
+    rate = errors / total
+    if rate > max_rate:
+        raise VerifierErrorRate(
+            f"{where}: {errors} of {total} verifications ({rate:.1%}) hit a verifier error, above the limit of "
+            f"{max_rate:.1%}. Fix the task's verify() (the first traceback of each error class is in the log), or "
+            f"raise the limit: set max_verifier_error_rate above {rate:.2f} in the run's config (1.0 never stops)."
+        )
 
 
 def _load_dataset_source(source: str, split: str):
