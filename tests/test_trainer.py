@@ -244,7 +244,7 @@ def test_stopped_run_resumes_from_its_checkpoint(tmp_path):
         (dict(first_attempt_source="cache"), "first_attempt_source"),
         (dict(no_signal_groups="drop"), "no_signal_groups"),
         (dict(first_attempt_source="column", first_attempt_tries=4), "first_attempt_tries"),
-        (dict(use_vllm=True), "vllm"),
+        (dict(use_vllm=True, vllm_enable_sleep_mode=True), "vllm"),  # impossible with or without vllm installed
         (dict(task_kwargs="{not json"), "task_kwargs"),
         (dict(leak_penalty=-1.0), "leak_penalty"),
     ],

