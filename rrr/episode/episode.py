@@ -1,7 +1,9 @@
 """Attempt -> reflection -> retry -> verify, batched by phase.
 
 Each phase is **one** batched generation call over every episode in the batch (first attempts of all tasks, then all
-reflections, then all retries), because engines are fast on big batches and slow on many small ones. Within an
+reflections, then all retries), because engines are fast on big batches and slow on many small ones. Whether a phase
+runs is decided with :func:`rrr.generation.base.any_rank`, so a generator shared by several processes sees the same
+calls on every rank (a rank with nothing to generate still takes part with zero rows). Within an
 episode the G reflections share the *same* failed attempt — that is what makes them a GRPO group: the only thing
 that differs between them is the reflection, so the group-relative advantage credits the reflection alone.
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rrr.generation.base import Generation, Generator, SamplingParams
+from rrr.generation.base import Generation, Generator, SamplingParams, any_rank
 from rrr.tasks.base import Example, Task, Verdict
 
 
@@ -143,7 +145,7 @@ def run_episodes(
     tries = config.first_attempt_tries
     pending = to_sample
     for _ in range(tries):  # each round samples only for episodes that have not failed yet
-        if not pending:
+        if not any_rank(generator, bool(pending)):
             break
         gens = generator.generate([task.attempt_messages(episodes[i].example) for i in pending], config.attempt)
         still = []
@@ -158,7 +160,9 @@ def run_episodes(
     failed = [ep for ep in episodes if not ep.solved_without_reflection]
     group = config.reflections_per_failure
     reflect_convs = [task.reflection_messages(ep.example, ep.attempt.text) for ep in failed for _ in range(group)]
-    reflections = generator.generate(reflect_convs, config.reflection) if reflect_convs else []
+    reflections = (
+        generator.generate(reflect_convs, config.reflection) if any_rank(generator, bool(reflect_convs)) else []
+    )
 
     # 3) retries: k per reflection, with the reflection in context ------------------------------------------------
     k = config.retries_per_reflection
@@ -166,7 +170,7 @@ def run_episodes(
     for j, refl in enumerate(reflections):
         ep = failed[j // group]
         retry_convs.extend([task.retry_messages(ep.example, ep.attempt.text, refl.text)] * k)
-    retries = generator.generate(retry_convs, config.retry) if retry_convs else []
+    retries = generator.generate(retry_convs, config.retry) if any_rank(generator, bool(retry_convs)) else []
 
     # 4) verify ----------------------------------------------------------------------------------------------------
     for j, refl in enumerate(reflections):

@@ -87,8 +87,22 @@ class Generation:
 
 @runtime_checkable
 class Generator(Protocol):
-    """Anything that turns conversations into completions."""
+    """Anything that turns conversations into completions.
+
+    A generator shared by several processes (the trainer's policy under DDP, vLLM server mode, ZeRO-3) must see the
+    same sequence of calls on every rank; it says so by also implementing ``any_rank(flag) -> bool`` (``flag`` on
+    any process), and accepts calls with zero local conversations. See :func:`any_rank`.
+    """
 
     def generate(self, conversations: list[Messages], params: SamplingParams) -> list[Generation]:
         """Return one ``Generation`` per conversation, in order."""
         ...
+
+
+def any_rank(generator: Generator, flag: bool) -> bool:
+    """``flag`` agreed across processes for collective generators, ``flag`` itself for everything else.
+
+    The episode asks this before each phase, so whether a phase runs never depends on one rank's data alone.
+    """
+    agree = getattr(generator, "any_rank", None)
+    return bool(agree(flag)) if agree is not None else bool(flag)

@@ -68,8 +68,14 @@ class RRRConfig(GRPOConfig):
         Subtracted from the reward of a reflection that simply states the answer (detected per task). 0 still
         detects and logs the leak rate.
     no_signal_groups (`str`, defaults to `"mask"`):
-        Groups whose reflections all earn the same reward carry no advantage. `mask`: drop their tokens from the
-        loss normaliser too (so they do not dilute the groups that do learn). `keep`: TRL's default behaviour.
+        Groups whose reflections all earn the same reward carry no advantage. `mask`: zero their tokens in the loss
+        mask (no KL or entropy term on them either); `keep`: TRL's default behaviour. What masking does to the
+        gradient scale depends on `loss_type`'s normaliser: with `dapo` (the default), `bnpo`, `cispo` and `vespo`
+        the loss is divided by the number of unmasked tokens, so masked groups leave the normaliser and do not dilute
+        the groups that learn. With `grpo`, `sapo` and `luspo` (mean over sequences) a masked reflection still counts
+        as one zero-loss sequence in the batch mean, and `dr_grpo` divides by rows x max_completion_length whatever
+        the mask: there `mask` and `keep` give the same policy gradient (half the groups silent -> half the
+        gradient), and only the KL/entropy terms differ. Groups solved at the first try are always masked.
     log_episodes (`bool`, defaults to `True`):
         Append every episode (first attempt, reflection, retry, verdicts, reward, advantage) to
         `<output_dir>/episodes.jsonl`.
@@ -146,6 +152,20 @@ class RRRConfig(GRPOConfig):
             raise ValueError("attempt_temperature and retry_temperature must be >= 0")
         if self.leak_penalty < 0:
             raise ValueError(f"leak_penalty must be >= 0 (it is subtracted), got {self.leak_penalty}")
+        if self.generation_kwargs:
+            raise ValueError(
+                f"generation_kwargs={self.generation_kwargs!r} is not supported by RRR: every phase samples with "
+                "explicit parameters (reflections with temperature/top_p/top_k/min_p/repetition_penalty, attempts and "
+                "retries with attempt_temperature/retry_temperature), so extra engine options would apply to some "
+                "phases and engines but not others. Remove generation_kwargs and use those fields."
+            )
+        if self.use_vllm and self.vllm_mode == "colocate" and self.vllm_tensor_parallel_size > 1:
+            raise ValueError(
+                f"vllm_tensor_parallel_size={self.vllm_tensor_parallel_size} in colocate mode is not supported yet: "
+                "the engine then gathers the prompts of every rank in a tensor-parallel group and slices the results "
+                "back, and RRR has not been verified on that path. Use vllm_mode: server for models that need "
+                "tensor parallelism (see `scripts/train_grpo.py --help`), or vllm_tensor_parallel_size: 1."
+            )
         if self.use_vllm:
             from rrr.generation.vllm import vllm_available
 

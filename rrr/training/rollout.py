@@ -22,11 +22,28 @@ from rrr.tasks.base import Task
 from rrr.training import trl_adapter as adapter
 
 
+def reflection_sampling(args) -> SamplingParams:
+    """The reflection phase samples exactly as the GRPO trainer scores: its temperature, top-p, top-k, min-p and
+    repetition penalty (TRL's own generation uses the same fields)."""
+    return SamplingParams(
+        args.max_completion_length,
+        args.temperature,
+        top_p=args.top_p,
+        top_k=args.top_k or 0,
+        min_p=args.min_p or 0.0,
+        repetition_penalty=args.repetition_penalty,
+    )
+
+
 def episode_config_from_args(args, group: int) -> EpisodeConfig:
-    """The episode settings of one training step, from an ``RRRConfig``."""
+    """The episode settings of one training step, from an ``RRRConfig``.
+
+    Attempts and retries are not trained, so they sample with neutral filters (no top-k/top-p/min-p, no penalty) at
+    their own temperatures; the reflection follows :func:`reflection_sampling`.
+    """
     return EpisodeConfig(
         attempt=SamplingParams(args.attempt_max_tokens, args.attempt_temperature),
-        reflection=SamplingParams(args.max_completion_length, args.temperature),
+        reflection=reflection_sampling(args),
         retry=SamplingParams(args.retry_max_tokens, args.retry_temperature),
         reflections_per_failure=group,
         retries_per_reflection=args.retries_per_reflection,
@@ -109,7 +126,8 @@ class RRRRollout:
                 refl = outcome.reflection
                 out["prompt_ids"].append(refl.prompt_ids)
                 out["completion_ids"].append(refl.token_ids)
-                out["logprobs"].append(refl.logprobs if refl.logprobs is not None else [0.0] * len(refl.token_ids))
+                # None (not 0.0) where the engine reported no logprob: TRL then leaves that token's IS ratio at 1
+                out["logprobs"].append(refl.logprobs if refl.logprobs is not None else [None] * len(refl.token_ids))
                 out["env_mask"].append([0 if silent else 1] * len(refl.token_ids))
                 out["rrr_reward"].append(outcome.reward)
                 out["rrr_skipped"].append(False)
@@ -141,10 +159,13 @@ class RRRRollout:
     def _log(self, episodes: list[Episode], trainer, seconds: float) -> None:
         failed = [ep for ep in episodes if not ep.solved_without_reflection]
         outcomes = [o for ep in failed for o in ep.reflections]
-        first_tries = [a.verdict.passed for ep in episodes for a in ep.attempts]
+        # the *first* attempt of each task only: resampled attempts (first_attempt_tries > 1) are drawn until one fails,
+        # so averaging over all of them would overstate accuracy (true 0.50 reads 0.71 at 4 tries)
+        first_tries = [ep.attempts[0].verdict.passed for ep in episodes if ep.attempts]
         n, nf, no = len(episodes), len(failed), len(outcomes)
         sums = {
             "rrr/first_attempt_acc": sum(first_tries),
+            "rrr/attempts_per_task": sum(len(ep.attempts) for ep in episodes),
             "rrr/skipped_frac": n - nf,
             "rrr/retry_success": sum(o.success_rate for o in outcomes),
             "rrr/leak_rate": sum(o.leaked for o in outcomes),
@@ -156,6 +177,7 @@ class RRRRollout:
         }
         counts = {
             "rrr/first_attempt_acc": len(first_tries),
+            "rrr/attempts_per_task": n,
             "rrr/skipped_frac": n,
             "rrr/retry_success": no,
             "rrr/leak_rate": no,

@@ -64,7 +64,7 @@ def build_trainer(args: RRRConfig, model_args, model=None, tokenizer=None):
 
     from rrr.models.loading import load_tokenizer
     from rrr.tasks import get_task
-    from rrr.training.rollout import RRRRollout, rrr_reward
+    from rrr.training.rollout import RRRRollout, episode_config_from_args, rrr_reward
     from rrr.training.trl_adapter import RRRGRPOTrainer
 
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
@@ -119,7 +119,14 @@ def build_trainer(args: RRRConfig, model_args, model=None, tokenizer=None):
         args.retry_max_tokens,
         args.first_attempt_source,
     )
+    log_sampling(episode_config_from_args(args, args.num_generations))
     return trainer, task
+
+
+def log_sampling(config) -> None:
+    """The sampling each phase really uses, once at start-up (nothing is inherited from a generation_config)."""
+    for phase in ("attempt", "reflection", "retry"):
+        logger.info("sampling %-10s %s", phase, getattr(config, phase).effective())
 
 
 def train(args: RRRConfig, model_args, model=None, tokenizer=None, callbacks=None) -> dict:

@@ -5,9 +5,10 @@ generation) and reward functions that receive the rollout's extra fields — and
 
 1. ``_generate_and_score_completions``: wrapped (not replaced) to hand the batch's dataset rows to the rollout (TRL
    passes it only the prompts) and to write ``episodes.jsonl`` once the advantages are known;
-2. ``vllm_generation`` / ``generation_kwargs`` / ``unwrap_model_for_generation``: to sample each RRR phase with the
-   *current* policy on whichever engine TRL set up, with per-phase budgets and temperatures;
-3. ``_metrics``: to log RRR's own per-step metrics beside TRL's.
+2. ``vllm_generation`` / ``unwrap_model_for_generation``: to sample each RRR phase with the *current* policy on
+   whichever engine TRL set up, with per-phase budgets and sampling, in lockstep across processes;
+3. ``_metrics``: to log RRR's own per-step metrics beside TRL's;
+4. the accelerator's sharding state, to reject layouts RRR does not support (``rrr.training.parallelism``).
 
 ``tests/test_trl_contract.py`` fails loudly if any of these moves.
 """
@@ -15,6 +16,7 @@ generation) and reward functions that receive the rollout's extra fields — and
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Sequence
 
@@ -25,6 +27,7 @@ from trl.models import unwrap_model_for_generation
 from rrr.generation.base import Generation, SamplingParams
 from rrr.generation.hf import hf_generate_ids, render_chat
 from rrr.tasks.base import Messages
+from rrr.training.parallelism import Layout, check_layout
 from rrr.utils.io import append_jsonl
 
 
@@ -33,6 +36,10 @@ class RRRGRPOTrainer(GRPOTrainer):
 
     _rrr_batch_inputs: list[dict] | None = None
     _rrr_records: list[dict] | None = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        check_layout(layout_of(self))
 
     def _generate_and_score_completions(self, inputs):
         self._rrr_batch_inputs = inputs
@@ -64,6 +71,19 @@ class RRRGRPOTrainer(GRPOTrainer):
 # --------------------------------------------------------------------------------------------------------------------
 # Reading trainer state
 # --------------------------------------------------------------------------------------------------------------------
+def layout_of(trainer) -> Layout:
+    """Engine and process layout of a built trainer (accelerate knows the sharding only once it is set up)."""
+    deepspeed_plugin = getattr(trainer.accelerator.state, "deepspeed_plugin", None)
+    return Layout(
+        num_processes=trainer.accelerator.num_processes,
+        use_vllm=bool(trainer.use_vllm),
+        vllm_mode=trainer.args.vllm_mode,
+        tensor_parallel_size=trainer.args.vllm_tensor_parallel_size,
+        deepspeed_zero_stage=deepspeed_plugin.zero_stage if deepspeed_plugin is not None else None,
+        fsdp=bool(getattr(trainer, "is_fsdp_enabled", False)),
+    )
+
+
 def batch_rows(trainer) -> list[dict]:
     rows = getattr(trainer, "_rrr_batch_inputs", None)
     if rows is None:
@@ -115,78 +135,145 @@ def log_total(trainer, name: str, local_value: float) -> float:
 
 
 # --------------------------------------------------------------------------------------------------------------------
+# Lockstep across processes
+# --------------------------------------------------------------------------------------------------------------------
+def world_max(trainer, local: int) -> int:
+    """The largest of every process's ``local`` value (a collective: every rank must call it, in the same order)."""
+    accelerator = trainer.accelerator
+    if accelerator.num_processes == 1:
+        return int(local)
+    value = torch.tensor([int(local)], dtype=torch.long, device=accelerator.device)
+    return int(accelerator.gather(value).max().item())
+
+
+# --------------------------------------------------------------------------------------------------------------------
 # Generation with the live policy
 # --------------------------------------------------------------------------------------------------------------------
 class TrainerGenerator:
-    """The trainer's current policy as an ``rrr.generation.Generator``.
+    """The trainer's current policy as an ``rrr.generation.Generator``, safe to call from several processes.
 
     vLLM (colocate or server, as TRL configured it; weights already synced by TRL for this step) when
-    ``use_vllm``, else HF ``generate`` on the unwrapped model. Sampling settings other than the temperature and the
-    token budget (top_p, top_k, min_p, repetition penalty) are the trainer's, so reflections are sampled from exactly
-    the distribution the loss scores.
+    ``use_vllm``, else HF ``generate`` on the unwrapped model. Each call samples exactly with the phase's
+    ``SamplingParams`` (the rollout gives reflections the trainer's own top_p/top_k/min_p/repetition penalty, so they
+    come from the distribution the loss scores).
+
+    **Lockstep.** With several processes, generation can be a collective: TRL's vLLM server mode gathers every
+    rank's prompts and hands rank ``r`` the slice ``[r * n, (r + 1) * n)`` of the results (so all ranks must send the
+    same ``n``); colocate with tensor parallelism slices the same way; ZeRO-3 / FSDP all-gather parameters on every
+    forward pass. A data-dependent number or size of calls would pair completions with another rank's prompts, or
+    hang. So every call is padded to the largest row count of any rank (with copies of a filler prompt, dropped
+    afterwards), a phase with no rows anywhere is skipped by every rank together (:meth:`any_rank`), and completions
+    are matched to prompts by the ``prompt_ids`` the engine returns. Padding costs little wall time: the ranks wait
+    for the slowest one at the next gradient all-reduce anyway.
     """
 
     def __init__(self, trainer, hf_batch_size: int = 64):
         self.trainer = trainer
         self.tokenizer = trainer.processing_class
         self.hf_batch_size = hf_batch_size
+        #: ``(local rows, rows sent to the engine)`` per call: what every rank must agree on (tests read it)
+        self.calls: list[tuple[int, int]] = []
 
     def render(self, conversation: Messages) -> list[int]:
         return render_chat(self.tokenizer, conversation, **self.trainer.chat_template_kwargs)
 
+    def any_rank(self, flag: bool) -> bool:
+        """Whether ``flag`` holds on any process: how the episode decides, together, to run or skip a phase."""
+        return world_max(self.trainer, int(bool(flag))) > 0
+
     def generate(self, conversations: Sequence[Messages], params: SamplingParams) -> list[Generation]:
         prompts = [self.render(c) for c in conversations]
-        if uses_vllm(self.trainer):
-            outputs = self._vllm(prompts, params)
-        else:
-            outputs = self._hf(prompts, params)
+        width = world_max(self.trainer, len(prompts))
+        self.calls.append((len(prompts), width))
+        if width == 0:
+            return []
+        filler = prompts[0] if prompts else self._filler_prompt()
+        sent = prompts + [filler] * (width - len(prompts))
+        outputs = self._vllm(sent, params) if uses_vllm(self.trainer) else self._hf(sent, params)
+        outputs = outputs[: len(prompts)]
         texts = self.tokenizer.batch_decode([ids for ids, _, _ in outputs], skip_special_tokens=True)
         return [
             Generation(text=t, token_ids=ids, prompt_ids=p, logprobs=lps, truncated=trunc)
             for p, (ids, lps, trunc), t in zip(prompts, outputs, texts)
         ]
 
+    def _filler_prompt(self) -> list[int]:
+        """A short prompt for a rank with nothing to generate in a phase that another rank needs."""
+        return self.render([{"role": "user", "content": "."}])
+
     def _vllm(self, prompts: list[list[int]], params: SamplingParams):
-        # Always call, even with no prompts: server mode (and colocate with tensor parallelism) is a collective.
         vg = self.trainer.vllm_generation
-        saved = (vg.max_completion_length, vg.temperature)
-        vg.max_completion_length, vg.temperature = params.max_new_tokens, params.temperature
+        fields = ("max_completion_length", "temperature", "top_p", "top_k", "min_p", "repetition_penalty")
+        saved = {f: getattr(vg, f) for f in fields}
+        greedy = params.greedy
+        phase = {
+            "max_completion_length": params.max_new_tokens,
+            "temperature": params.temperature,
+            "top_p": 1.0 if greedy else params.top_p,
+            "top_k": 0 if greedy else params.top_k,
+            "min_p": 0.0 if greedy else params.min_p,
+            "repetition_penalty": 1.0 if greedy else params.repetition_penalty,
+        }
+        for f, v in phase.items():
+            setattr(vg, f, v)
         try:
-            _, completion_ids, logprobs, _ = vg.generate(prompts=prompts, images=None, num_generations=1)
+            prompt_ids, completion_ids, logprobs, _ = vg.generate(prompts=prompts, images=None, num_generations=1)
         finally:
-            vg.max_completion_length, vg.temperature = saved
+            for f, v in saved.items():
+                setattr(vg, f, v)
+        check_pairing(prompts, prompt_ids, self.trainer.accelerator.process_index)
         eos = set(self.trainer.eos_token_ids)
         out = []
         for i, ids in enumerate(completion_ids):
-            # vLLM logprobs are (len, k) per sequence; the rollout contract wants one float per token
-            lps = [lp[0] if lp and lp[0] is not None else 0.0 for lp in logprobs[i]] if logprobs is not None else None
             ids = list(ids)
+            lps = flatten_logprobs(logprobs[i]) if logprobs is not None else None
             out.append((ids, lps, not ids or ids[-1] not in eos))
         return out
 
     def _hf(self, prompts: list[list[int]], params: SamplingParams):
-        if not prompts:
-            return []
         trainer = self.trainer
-        kwargs = dict(trainer.generation_kwargs)
         ctx = unwrap_model_for_generation(
             trainer.model_wrapped,
             trainer.accelerator,
             gather_deepspeed3_params=trainer.args.ds3_gather_for_generation,
-            generation_kwargs=kwargs,
             gradient_checkpointing_kwargs=trainer.args.gradient_checkpointing_kwargs,
         )
         with ctx as model, torch.no_grad(), _eval_mode(model):
-            full = SamplingParams(
-                max_new_tokens=params.max_new_tokens,
-                temperature=params.temperature,
-                top_p=trainer.top_p if trainer.top_p is not None else 1.0,
-                top_k=trainer.top_k or 0,
-            )
             outs = hf_generate_ids(
-                model, self.tokenizer, prompts, full, self.hf_batch_size, eos_ids=set(trainer.eos_token_ids)
+                model, self.tokenizer, prompts, params, self.hf_batch_size, eos_ids=set(trainer.eos_token_ids)
             )
         return [(ids, None, trunc) for ids, trunc in outs]
+
+
+def check_pairing(sent: list[list[int]], returned, rank: int) -> None:
+    """Fail loudly unless the engine answered exactly the prompts this rank sent, in order."""
+    if returned is None:
+        return
+    if len(returned) != len(sent):
+        raise RuntimeError(
+            f"rank {rank}: the generation engine returned {len(returned)} completions for {len(sent)} prompts; the "
+            "ranks' generate calls are out of step (see TrainerGenerator in rrr/training/trl_adapter.py)"
+        )
+    for i, (mine, theirs) in enumerate(zip(sent, returned)):
+        if list(mine) != list(theirs):
+            raise RuntimeError(
+                f"rank {rank}: completion {i} belongs to another prompt (the engine returned prompt ids starting "
+                f"{list(theirs)[:8]} for a prompt starting {list(mine)[:8]}); training on it would pair another "
+                "rank's completion with this rank's reward"
+            )
+
+
+def flatten_logprobs(per_token) -> list[float | None]:
+    """vLLM's ``(len, k)`` logprobs -> the sampled token's logprob per token; a missing or NaN one stays ``None``.
+
+    TRL turns ``None`` into NaN and gives such a token a log-ratio of exactly 0 (importance ratio 1, no correction).
+    Writing 0.0 instead would claim the token had probability 1 and shrink the sequence's ratio.
+    """
+    out: list[float | None] = []
+    for lp in per_token:
+        value = lp[0] if lp else None
+        out.append(None if value is None or math.isnan(value) else float(value))
+    return out
 
 
 @contextlib.contextmanager
