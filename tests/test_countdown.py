@@ -169,7 +169,9 @@ def test_reasons(task):
         "<answer>3 / 2 + 5</answer>": "evaluates to 13/2, not 16",
         "<answer>3 / (5 - 5)</answer>": "uses 5 twice; missing number 2",
         "<answer>3 ** 5 * 2</answer>": "disallowed syntax: Pow",
-        "<answer>-3 + 5 * 2</answer>": "disallowed syntax: unary minus",
+        "<answer>-3 + 5 * 2</answer>": "evaluates to 7, not 16",
+        "<answer>+3 + 5 * 2</answer>": "disallowed syntax: unary plus",
+        "<answer>-(3 + 5) * 2</answer>": "evaluates to -16, not 16",
         "<answer>(3 + 5) * 2 = 15</answer>": "states the result is 15, but the target is 16",
     }
     for completion, reason in cases.items():
@@ -190,6 +192,9 @@ def test_accepted_forms(task):
         "((((3 + 5))) * 2)",
         "(3 + 5)\n* 2",
         "(" * 60 + "3 + 5" + ")" * 60 + " * 2",
+        "(5 - -3) * 2",
+        "-(-3 - 5) * 2",
+        "2 * -(-5 - 3)",
     ]:
         assert task.verify(EX, tagged(expr)).passed, expr
     assert task.verify({"nums": [8, 2, 3], "target": 12}, tagged("8 ÷ 2 × 3")).passed
@@ -496,3 +501,33 @@ def test_hub_split_carving(task, monkeypatch):
 def test_overuse_reason(task):
     verdict = task.verify({"nums": [1, 3, 3], "target": 1}, tagged("1 / 3 * 3 * 3 / 3"))
     assert verdict == Verdict(False, "uses 3 4 times (given 2)")
+
+
+def test_every_unicode_space_is_a_space(task):
+    """Any str.isspace() / category-Zs character inside the expression reads as a plain space."""
+    import unicodedata
+
+    spaces = [c for c in map(chr, range(0x110000)) if c.isspace() or unicodedata.category(c) == "Zs"]
+    assert {"\u00a0", "\u2009", "\u202f", "\u3000", "\u1680", "\n"} <= set(spaces)
+    for c in spaces:
+        assert task.verify(EX, tagged(f"({c}3{c}+{c}5{c}){c}*{c}2{c}")).passed, hex(ord(c))
+    # a character that only looks like nothing is not a space: zero-width space (Cf) is still rejected
+    assert task.verify(EX, tagged("(3\u200b+ 5) * 2")).reason == "disallowed character '\\u200b'"
+
+
+def test_unary_minus_is_evaluated_never_executed(task):
+    """Unary minus keeps exact Fraction arithmetic and the literal multiset; nothing but the whitelist is walked."""
+    ex = {"nums": [1, 3], "target": 1}
+    assert not task.verify(ex, tagged("-1 / 3 * -3")).passed  # uses 3 twice
+    assert task.verify({"nums": [1, 3, 3], "target": 1}, tagged("-1 / 3 * -3")).passed  # exactly 1, not 0.999...
+    assert task.verify({"nums": [3, 5], "target": 2}, tagged("- 3 + 5")).passed
+    assert task.verify({"nums": [3, 5], "target": 2}, tagged("--3 - -(-5) + 4 - 4")).reason.startswith("uses 4")
+    assert task.verify({"nums": [3], "target": 3}, tagged("-(-3)")).passed
+    assert task.verify(EX, tagged("-__import__('os')")).reason.startswith("disallowed character")
+    assert task.verify(EX, tagged("-" * 150 + "3 + 5 * 2")).passed is False  # a long chain is parsed, not run
+
+
+def test_unary_minus_solution_in_reflection_is_a_leak(task):
+    assert task.leaks_answer(EX, "I should have written (5 - -3) * 2 instead.")
+    assert task.leaks_answer(EX, "the fix: -(-3 - 5) * 2")
+    assert not task.leaks_answer(EX, "I used 3 twice; next time use each number once.")

@@ -33,7 +33,6 @@ Registered by path: ``get_task("rrr.demo.task:DemoSchedulingTask")``.
 from __future__ import annotations
 
 import random
-import re
 from typing import Any
 
 from rrr.tasks.base import Example
@@ -45,8 +44,37 @@ from rrr.tasks.scheduling import (
     parse_meetings,
 )
 
-#: ``at 12 : 11-13 12-14``; anything else is not a witness.
-WITNESS_PATTERN = re.compile(r"^\s*at\s+(\d{1,3})\s*:((?:\s*\d{1,3}-\d{1,3})*)\s*$")
+
+def _small_number(text: str) -> int | None:
+    """1 to 3 ASCII digits as an int, else None."""
+    return int(text) if 1 <= len(text) <= 3 and text.isascii() and text.isdigit() else None
+
+
+def parse_witness(reflection: object) -> tuple[int, list[tuple[int, int]]] | None:
+    """``"at 12 : 11-13 12-14"`` -> ``(12, [(11, 13), (12, 14)])``; None for anything else. Never raises.
+
+    The grammar: optional whitespace, ``at``, whitespace, an hour, optional whitespace, ``:``, then zero or more
+    whitespace-separated ``start-end`` items (numbers of 1 to 3 ASCII digits). A small parser, not a regular
+    expression: the pattern it replaces (items separated by *optional* whitespace) could split "1234-1234-..." in
+    exponentially many ways and took > 30 s on 22 repetitions; this is one pass over the text.
+    """
+    if not isinstance(reflection, str):
+        return None
+    body = reflection.strip()
+    if not body.startswith("at") or len(body) < 3 or not body[2].isspace():
+        return None
+    head, colon, rest = body[2:].partition(":")
+    hour = _small_number(head.strip())
+    if not colon or hour is None:
+        return None
+    listed = []
+    for item in rest.split():
+        start, dash, end = item.partition("-")
+        start_hour, end_hour = _small_number(start), _small_number(end)
+        if not dash or start_hour is None or end_hour is None:
+            return None
+        listed.append((start_hour, end_hour))
+    return hour, listed
 
 
 def compact_meetings(meetings) -> str:
@@ -74,12 +102,12 @@ def check_witness(example: Example, reflection: str) -> str:
     hour, and as many as the peak), ``"valid"`` (exactly the running ones, at an hour that is not a peak),
     ``"wrong_meetings"`` (parsable, but not the meetings running then) or ``"unparsed"``. Never raises."""
     try:
-        match = WITNESS_PATTERN.match(reflection) if isinstance(reflection, str) else None
+        witness = parse_witness(reflection)
         meetings = parse_meetings(example.get("meetings"))
-        if match is None or isinstance(meetings, str):
+        if witness is None or isinstance(meetings, str):
             return "unparsed"
-        hour = int(match.group(1))
-        listed = sorted(tuple(int(x) for x in item.split("-")) for item in match.group(2).split())
+        hour, listed = witness
+        listed = sorted(listed)
         running = sorted(m for m in meetings if m[0] <= hour < m[1])
         if listed != running:
             return "wrong_meetings"

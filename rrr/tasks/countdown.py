@@ -3,15 +3,18 @@
 The rules (TinyZero's task, judged strictly and with a binary reward):
 
 * the final answer is the **last** ``<answer>…</answer>`` of the completion;
-* it is an arithmetic expression of non-negative integer literals, binary ``+ - * /`` and parentheses — nothing else:
-  no unary minus, no powers, no ``//`` or ``%``, no decimals, no names or calls;
+* it is an arithmetic expression of non-negative integer literals, binary ``+ - * /``, unary minus and parentheses —
+  nothing else: no unary plus, no powers, no ``//`` or ``%``, no decimals, no names or calls. Unary minus buys nothing
+  (``-a + b`` is ``b - a``; on 1,000 generated instances it made no new target reachable) but rejecting a correct
+  ``-3 + 5 * 4`` would withhold a reward for a style choice;
 * every given number is used exactly once (the multiset of literals equals the multiset of ``nums``);
 * its value equals ``target`` **exactly**.
 
 Two conveniences, both documented so that the reward stays predictable: a single ``= <target>`` may end (or
 ``<target> =`` may begin) the answer, as in ``(3 + 5) * 2 = 16`` — the stated number must be the target; and the
 typographic/LaTeX operators ``×  ∗  ·  \\times  \\cdot`` (→ ``*``), ``÷  ∕  \\div`` (→ ``/``) and ``−  –`` (→ ``-``) are
-normalised to ASCII before parsing, since small chat models write them often and they are not ambiguous.
+normalised to ASCII before parsing, since small chat models write them often and they are not ambiguous. Every
+Unicode space (``str.isspace()`` or category Zs: U+00A0, U+2009, U+202F, ...) counts as a space.
 
 Why ``ast`` + ``Fraction`` rather than TinyZero's ``eval`` + ``abs(result - target) < 1e-5``: model output is data,
 never code, so the answer is parsed with ``ast.parse(mode="eval")`` and walked with a whitelist of node types — nothing
@@ -34,6 +37,7 @@ import hashlib
 import json
 import random
 import re
+import unicodedata
 import zlib
 from collections import Counter
 from fractions import Fraction
@@ -74,7 +78,10 @@ _SYMBOLS = (
     ("−", "-"),
     ("–", "-"),
 )
-_WHITESPACE = str.maketrans({"\n": " ", "\t": " ", "\r": " ", "\u00a0": " "})
+#: Every character that is whitespace to Python or a Unicode space separator (Zs) -> " ".
+_WHITESPACE = str.maketrans(
+    {c: " " for c in map(chr, range(0x110000)) if c != " " and (c.isspace() or unicodedata.category(c) == "Zs")}
+)
 _OP_NAMES = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 # Linear tokeniser for the leak scan: each alternative is a single character class (no nested quantifiers).
 _TOKEN_RE = re.compile(r"(\d+)|([-+*/])|([()])|(=)|(\s+)|([^\d\s()=+*/-]+)")
@@ -122,21 +129,30 @@ def _walk(node: ast.AST, literals: list[int]) -> Fraction | None:
         literals.append(value)
         return Fraction(value)
     if isinstance(node, ast.UnaryOp):
-        kind = {ast.USub: "unary minus", ast.UAdd: "unary plus"}.get(type(node.op), type(node.op).__name__)
+        if type(node.op) is ast.USub:
+            operand = _walk(node.operand, literals)
+            return None if operand is None else -operand
+        kind = {ast.UAdd: "unary plus"}.get(type(node.op), type(node.op).__name__)
         raise _Reject(f"disallowed syntax: {kind}")
     raise _Reject(f"disallowed syntax: {type(node).__name__}")
 
 
-@lru_cache(maxsize=32_768)
 def _evaluate(expr: str) -> tuple[str | None, tuple[int, ...], Fraction | None]:
     """``(error, literals, value)`` of a normalised expression; ``value`` None with no error = division by zero.
 
-    Cached: a GRPO group often repeats the same answer, and the cache key is bounded by ``MAX_EXPR_CHARS``.
+    Over-long expressions are rejected *before* the cache, so its keys are at most ``MAX_EXPR_CHARS`` characters
+    (32,768 entries: a few MB at most, whatever the model writes).
     """
-    if not expr:
-        return "empty answer", (), None
     if len(expr) > MAX_EXPR_CHARS:
         return f"answer too long ({len(expr)} chars)", (), None
+    return _evaluate_cached(expr)
+
+
+@lru_cache(maxsize=32_768)
+def _evaluate_cached(expr: str) -> tuple[str | None, tuple[int, ...], Fraction | None]:
+    """``_evaluate`` of an expression of at most ``MAX_EXPR_CHARS`` characters (a GRPO group repeats answers)."""
+    if not expr:
+        return "empty answer", (), None
     bad = set(expr) - _ALLOWED_CHARS
     if bad:
         return f"disallowed character {min(bad)!r}", (), None
@@ -408,11 +424,18 @@ def _contains_solution(tokens: list[tuple[str, str]], nums: list[int], target: i
     wanted = sorted(nums)
     for w in range(len(positions) - k + 1):
         first, last = positions[w], positions[w + k - 1]
+        if last - first > MAX_EXPR_CHARS // 2:  # joined with spaces it is over MAX_EXPR_CHARS: never an answer
+            continue
         if sorted(int(tokens[p][1]) for p in positions[w : w + k]) != wanted:
             continue
         starts = [first]
-        while starts[-1] > 0 and tokens[starts[-1] - 1][0] == "(" and len(starts) < 12:
-            starts.append(starts[-1] - 1)
+        while starts[-1] > 0 and len(starts) < 12:  # widen over "(" and unary minus ("-" after "(", an op or nothing)
+            prev = starts[-1] - 1
+            if tokens[prev][0] != "(" and not (
+                tokens[prev] == ("o", "-") and (prev == 0 or tokens[prev - 1][0] in ("(", "o"))
+            ):
+                break
+            starts.append(prev)
         ends = [last]
         while ends[-1] + 1 < len(tokens) and tokens[ends[-1] + 1][0] == ")" and len(ends) < 12:
             ends.append(ends[-1] + 1)
@@ -434,7 +457,13 @@ def _steps(tokens: list[tuple[str, str]], k: int) -> list[tuple[Counter, int]]:
         if t + 1 < len(tokens) and tokens[t + 1][0] == "n":
             result = int(tokens[t + 1][1])
             numbers = 0
+            chars = 0
             for s in range(t - 1, seg_start - 1, -1):
+                # Bounded look-back: a longer left-hand side would be rejected as too long anyway, and without the
+                # bound "((((...1+1=2" evaluated thousands of ever longer prefixes (quadratic: 1 s on 4 kB).
+                chars += len(tokens[s][1]) + 1
+                if chars > MAX_EXPR_CHARS + 1:
+                    break
                 if tokens[s][0] == "n":
                     numbers += 1
                     if numbers > k:

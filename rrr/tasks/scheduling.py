@@ -54,7 +54,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rrr.tasks.base import GENERATED, Example, Task, TaskDataError, Verdict
-from rrr.tasks.parsing import CLOSE, MAX_ANSWER_CHARS, OPEN, last_answer
+from rrr.tasks.parsing import MAX_ANSWER_CHARS, iter_answer_tags, last_answer
 
 Meeting = tuple[int, int]
 
@@ -87,32 +87,34 @@ _WORKED_MAX_LINES = 48
 _STRIP = string.whitespace + string.punctuation
 _STRIP_NUMBER = _STRIP.replace("-", "").replace("+", "")
 
-#: ``peak: 3``, ``Peak = 3``, ``peak 3``, ``peak is 3``, ``**Peak:** 3`` (case-insensitive). Written so that no two
-#: adjacent quantifiers can match the same characters: linear time on any input.
-PEAK_PATTERN = re.compile(r"\bpeak[\s*_]*(?:(?:[:=]|is\b)[\s*_]*)?(\d+)", re.IGNORECASE)
+#: ``peak: 3``, ``Peak = 3``, ``peak 3``, ``peak is 3``, ``**Peak:** 3`` (case-insensitive).
+PEAK_PATTERN = re.compile(r"\bpeak[\s*_]*+(?:(?:[:=]|is\b)[\s*_]*+)?(\d++)", re.IGNORECASE)
 
-# leaks_answer phrases (see SchedulingTask.leaks_answer). _SEP holds no letters or digits, so the keyword, separator
-# and label parts cannot trade characters and the patterns stay linear.
-_SEP = r"[\s:=\"'*`>\-]*"
-_ANSWER_WORDS = r"(?:final\s+|correct\s+|right\s+|true\s+)?(?:answer|verdict|label)"
-_COPULA = r"(?:is|should\s+be|must\s+be|would\s+be|will\s+be|=)"
+# leaks_answer phrases (see SchedulingTask.leaks_answer). Linear time on any input (tests/test_linear_time.py feeds
+# each pattern 100 kB of repeated pieces): every quantified run is possessive (``*+``, ``++``: never given back) and
+# is followed by something it cannot match, and no two alternatives can consume the same separator characters —
+# ``_SEP`` holds no letters or digits and ``_COPULA`` only words (an ``=`` copula next to ``_SEP``, which also takes
+# ``=``, made "answer= = = ..." quadratic: > 20 s on 100 kB).
+_SEP = r"[\s:=\"'*`>\-]*+"
+_ANSWER_WORDS = r"(?:final\s++|correct\s++|right\s++|true\s++)?(?:answer|verdict|label)"
+_COPULA = r"(?:is|should\s++be|must\s++be|would\s++be|will\s++be)"
 _LEAK_LABEL_PATTERNS = (
     re.compile(rf"\b{_ANSWER_WORDS}{_SEP}(?:{_COPULA}{_SEP})?(yes|no)\b", re.IGNORECASE),
     re.compile(
-        r"\b(?:should|must|would|will)\s+(?:have\s+)?(?:be|been|say|said|answer|answered|output|give|given)"
+        r"\b(?:should|must|would|will)\s++(?:have\s++)?(?:be|been|say|said|answer|answered|output|give|given)"
         rf"{_SEP}(yes|no)\b",
         re.IGNORECASE,
     ),
 )
 _LEAK_NUMBER_PATTERNS = (
-    re.compile(rf"\b{_ANSWER_WORDS}{_SEP}(?:{_COPULA}{_SEP})?(\d+)\b(?![-:]\d)", re.IGNORECASE),
+    re.compile(rf"\b{_ANSWER_WORDS}{_SEP}(?:{_COPULA}{_SEP})?(\d++)\b(?![-:]\d)", re.IGNORECASE),
     re.compile(
-        r"\b(?:need|needs|needed|require|requires|required|use|uses|take|takes)\s+"
-        r"(?:only\s+|just\s+|exactly\s+|at\s+least\s+)?(\d+)\s+rooms?\b",
+        r"\b(?:need|needs|needed|require|requires|required|use|uses|take|takes)\s++"
+        r"(?:only\s++|just\s++|exactly\s++|at\s++least\s++)?(\d++)\s++rooms?\b",
         re.IGNORECASE,
     ),
-    re.compile(r"\b(\d+)\s+rooms?\s+(?:are\s+|is\s+)?(?:needed|required|necessary|enough|suffice)", re.IGNORECASE),
-    re.compile(r"\bminimum\b[^.\n<\d]{0,40}?(?:\bis\b|=|:)\s*(\d+)\b", re.IGNORECASE),
+    re.compile(r"\b(\d++)\s++rooms?\s++(?:are\s++|is\s++)?(?:needed|required|necessary|enough|suffice)", re.IGNORECASE),
+    re.compile(r"\bminimum\b[^.\n<\d]{0,40}?(?:\bis\b|=|:)\s*+(\d++)\b", re.IGNORECASE),
     PEAK_PATTERN,
 )
 
@@ -661,24 +663,8 @@ class SchedulingTask(Task):
         except Exception:  # pragma: no cover - never raise
             return False
 
-    @staticmethod
-    def _answer_tags(text: str) -> Iterable[str]:
-        """Every ``<answer>…</answer>`` content in ``text`` (case-insensitive tags, linear scan)."""
-        lowered = text.lower()
-        pos = 0
-        while True:
-            start = lowered.find(OPEN, pos)
-            if start < 0:
-                return
-            end = lowered.find(CLOSE, start + len(OPEN))
-            if end < 0:
-                return
-            if end - start <= MAX_ANSWER_CHARS:
-                yield text[start + len(OPEN) : end]
-            pos = end + len(CLOSE)
-
     def _leaks_label(self, text: str, label: str) -> bool:
-        if any(_normalize(tag).upper() == label for tag in self._answer_tags(text)):
+        if any(_normalize(tag).upper() == label for tag in iter_answer_tags(text)):
             return True
         for pattern in _LEAK_LABEL_PATTERNS:
             for match in pattern.finditer(text):
@@ -693,7 +679,7 @@ class SchedulingTask(Task):
         return False
 
     def _leaks_number(self, text: str, peak: int) -> bool:
-        if any(_parse_number(_normalize(tag, number=True)) == peak for tag in self._answer_tags(text)):
+        if any(_parse_number(_normalize(tag, number=True)) == peak for tag in iter_answer_tags(text)):
             return True
         return any(
             _parse_number(match.group(1)) == peak
