@@ -238,7 +238,7 @@ def mutated(index: int, **changes):
         ([WEATHER_PARIS, CURRENCY], "expected 3 calls, got 2"),
         ([*ANSWERS, WEATHER_ROME], "expected 3 calls, got 4"),
         ([WEATHER_PARIS, WEATHER_PARIS, CURRENCY], 'missing call get_current_weather(city="Rome")'),
-        (mutated(1, units="metric"), "unexpected call"),
+        (mutated(1, units="imperial"), "unexpected call"),
         ([], "expected 3 calls, got 0"),
     ],
 )
@@ -259,6 +259,58 @@ def test_booleans_are_not_numbers_and_strings_are_not_numbers():
     one = {"query": "q", "tools": "[]", "answers": json.dumps([{"name": "f", "arguments": {"x": 1}}])}
     assert not check(one, wrap([{"name": "f", "arguments": {"x": True}}])).passed
     assert check(one, wrap([{"name": "f", "arguments": {"x": 1.0}}])).passed
+
+
+def test_optional_argument_at_its_declared_default_is_the_same_call():
+    # Rome's reference leaves the optional `units` out; stating its default "metric" is the same call ...
+    assert check(EXAMPLE, wrap(mutated(1, units="metric"))).passed
+    # ... and Paris's reference states it; leaving it out is the same call too
+    paris = {"name": "get_current_weather", "arguments": {"city": "Paris"}}
+    assert check(EXAMPLE, wrap([paris, WEATHER_ROME, CURRENCY])).passed
+    # still failing: another value, an undeclared argument, a missing required one, a required one "at a default"
+    assert "unexpected call" in check(EXAMPLE, wrap(mutated(1, units="imperial"))).reason
+    assert not check(EXAMPLE, wrap(mutated(1, units="Metric"))).passed  # strings compare exactly
+    assert not check(EXAMPLE, wrap(mutated(1, unit="metric"))).passed
+    no_city = {"name": "get_current_weather", "arguments": {"units": "metric"}}
+    assert "missing call" in check(EXAMPLE, wrap([WEATHER_PARIS, no_city, CURRENCY])).reason
+
+
+def test_defaults_from_json_schema_style_tools():
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "search",
+                "parameters": {
+                    "type": "object",
+                    "properties": {
+                        "q": {"type": "string", "default": "news"},
+                        "limit": {"type": "integer", "default": 10},
+                        "safe": {"type": "boolean", "default": True},
+                        "lang": {"type": "string"},
+                    },
+                    "required": ["q"],
+                },
+            },
+        }
+    ]
+    example = {
+        "query": "q",
+        "tools": json.dumps(tools),
+        "answers": json.dumps([{"name": "search", "arguments": {"q": "cats"}}]),
+    }
+    ok = {"name": "search", "arguments": {"q": "cats", "limit": 10.0, "safe": True}}
+    assert check(example, wrap([ok])).passed  # 10.0 == 10 numerically, as everywhere else
+    for bad in ({"limit": 11}, {"safe": 1}, {"lang": "en"}, {"limit": "10"}):
+        assert not check(example, wrap([{"name": "search", "arguments": {"q": "cats", **bad}}])).passed, bad
+    # a required argument that happens to declare a default is not optional: it must be given
+    required_default = {**example, "answers": json.dumps([{"name": "search", "arguments": {"q": "news"}}])}
+    assert not check(required_default, wrap([{"name": "search", "arguments": {}}])).passed
+    # tools that cannot be read give no defaults, and never turn a pass into a failure
+    for tools_text in ("not json", "[1, 2]", json.dumps([{"name": "search", "parameters": []}])):
+        broken = {**example, "tools": tools_text}
+        assert check(broken, wrap([{"name": "search", "arguments": {"q": "cats"}}])).passed
+        assert not check(broken, wrap([ok])).passed
 
 
 def _mutations(answers: list[dict]):

@@ -39,7 +39,12 @@ matched one-to-one by name, argument names and argument values. Order does not m
 independent (the dataset's order is arbitrary: "weather in Paris and in Rome" may be answered Rome first), but
 multiplicity does: a dropped or duplicated call is a different action. Values are compared after a canonical
 encoding: numbers numerically (``3 == 3.0``, as JSON does not distinguish them) but booleans are not numbers
-(``true != 1``) and strings are not numbers (``"3" != 3``); strings exactly; lists in order; objects by key.
+(``true != 1``) and strings are not numbers (``"3" != 3``); strings exactly; lists in order; objects by key. An
+**optional argument stated at its declared default** is the same call as one that leaves it out: when a tool's schema
+in ``tools`` marks an argument optional (xlam: ``"type": "str, optional"``; JSON schema: not in ``required``) and
+declares a ``"default"``, that argument is dropped from both sides whenever its value equals the default
+(canonically), so ``units="metric"`` with default ``"metric"`` passes either way. A different value, an argument the
+tool does not declare, and a missing required argument still fail.
 
 Model output is hostile data: the completion is size-capped before any parsing, every JSON payload is size-capped
 and its bracket nesting depth pre-checked before ``json.loads``, ``NaN``/``Infinity``/``1e999`` and giant integers
@@ -292,10 +297,105 @@ def _reference_from_value(value: Any) -> _Reference:
     return _Reference(tuple(calls), Counter(call.key for call in calls))
 
 
-@functools.lru_cache(maxsize=8192)
+#: JSON strings longer than this are parsed on every call instead of cached, so the caches hold bounded keys.
+MAX_CACHED_JSON_CHARS = 16_384
+
+
 def _reference_from_json(answers: str) -> _Reference:
     """Parsed reference answers, cached by their JSON string: a training step verifies G completions per example."""
+    if len(answers) > MAX_CACHED_JSON_CHARS:
+        return _reference_from_value(_loads(answers, "answers JSON"))
+    return _reference_from_json_cached(answers)
+
+
+@functools.lru_cache(maxsize=8192)
+def _reference_from_json_cached(answers: str) -> _Reference:
     return _reference_from_value(_loads(answers, "answers JSON"))
+
+
+_NO_DEFAULTS: dict[str, dict[str, Any]] = {}
+
+
+def _declared_defaults(tools: Any) -> dict[str, dict[str, Any]]:
+    """``{tool name: {optional argument: canonical default}}`` from an example's ``tools`` (never raises).
+
+    Both schema styles: xlam's flat ``{"param": {"type": "int, optional", "default": 10}}`` (optional when the type
+    says so) and JSON schema's ``{"type": "object", "properties": {...}, "required": [...]}`` (optional when not
+    required). An argument without a ``"default"`` key has no default. Unreadable tools mean no defaults: they never
+    make a verdict fail that would otherwise pass.
+    """
+    if isinstance(tools, str):
+        if len(tools) > MAX_CACHED_JSON_CHARS:
+            return _defaults_from_json(tools)
+        return _defaults_from_json_cached(tools)
+    try:
+        return _defaults_from_value(tools)
+    except Exception:
+        return _NO_DEFAULTS
+
+
+@functools.lru_cache(maxsize=8192)
+def _defaults_from_json_cached(tools: str) -> dict[str, dict[str, Any]]:
+    return _defaults_from_json(tools)
+
+
+def _defaults_from_json(tools: str) -> dict[str, dict[str, Any]]:
+    try:
+        return _defaults_from_value(_loads(tools, "tools JSON"))
+    except Exception:
+        return _NO_DEFAULTS
+
+
+def _defaults_from_value(tools: Any) -> dict[str, dict[str, Any]]:
+    if isinstance(tools, Mapping):
+        tools = [tools]
+    if not isinstance(tools, (list, tuple)):
+        return _NO_DEFAULTS
+    out: dict[str, dict[str, Any]] = {}
+    for tool in tools:
+        if not isinstance(tool, Mapping):
+            continue
+        if "name" not in tool and isinstance(tool.get("function"), Mapping):  # {"type": "function", "function": ...}
+            tool = tool["function"]
+        name, params = tool.get("name"), tool.get("parameters")
+        if not isinstance(name, str) or not isinstance(params, Mapping):
+            continue
+        if params.get("type") == "object" and isinstance(params.get("properties"), Mapping):
+            required = params.get("required")
+            required = set(required) if isinstance(required, list) else set()
+            specs = params["properties"]
+
+            def optional(arg: str, spec: Mapping, required=required) -> bool:
+                return arg not in required
+        else:
+            specs = params
+
+            def optional(arg: str, spec: Mapping) -> bool:
+                kind = spec.get("type")
+                return isinstance(kind, str) and "optional" in kind.lower()
+
+        defaults = {}
+        for arg, spec in specs.items():
+            if isinstance(spec, Mapping) and "default" in spec and optional(arg, spec):
+                try:
+                    defaults[arg] = _canon(spec["default"])
+                except (_Reject, RecursionError, TypeError):
+                    continue
+        if defaults:
+            out[name] = defaults
+    return out or _NO_DEFAULTS
+
+
+def _without_defaults(call: _Call, defaults: dict[str, dict[str, Any]]) -> _Call:
+    """``call`` with every optional argument that equals its declared default left out (the same call)."""
+    declared = defaults.get(call.name)
+    if not declared:
+        return call
+    dropped = [arg for arg, value in call.arguments.items() if arg in declared and _canon(value) == declared[arg]]
+    if not dropped:
+        return call
+    arguments = {arg: value for arg, value in call.arguments.items() if arg not in dropped}
+    return _Call(call.name, arguments, (call.name, _canon(arguments)))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -374,15 +474,27 @@ def _extract_calls(completion: str) -> list[_Call]:
     return calls
 
 
-def _compare(reference: _Reference, calls: list[_Call]) -> Verdict:
+def _same_calls(reference: _Reference, calls: list[_Call]) -> bool:
+    if len(calls) != len(reference.calls):
+        return False
+    if len(calls) == 1:
+        return calls[0].key == reference.calls[0].key
+    return dict.__eq__(Counter([call.key for call in calls]), reference.counts)  # Counter.__eq__ is a slow loop
+
+
+def _compare(reference: _Reference, calls: list[_Call], defaults: dict[str, dict[str, Any]] = _NO_DEFAULTS) -> Verdict:
+    """Multiset comparison; with ``defaults`` (see ``_declared_defaults``) arguments at their default are left out.
+
+    The plain comparison runs first (stripping defaults from both sides can only turn a mismatch into a match), so a
+    matching completion costs no schema work.
+    """
     expected, got = len(reference.calls), len(calls)
-    if got == expected:
-        if got == 1:
-            same = calls[0].key == reference.calls[0].key
-        else:  # dict equality of the counts (Counter.__eq__ is a slow Python loop)
-            same = dict.__eq__(Counter([call.key for call in calls]), reference.counts)
-        if same:
-            return Verdict(True, "the call matches" if expected == 1 else f"all {expected} calls match")
+    if not _same_calls(reference, calls) and defaults:
+        ref_calls = tuple(_without_defaults(call, defaults) for call in reference.calls)
+        reference = _Reference(ref_calls, Counter(call.key for call in ref_calls))
+        calls = [_without_defaults(call, defaults) for call in calls]
+    if _same_calls(reference, calls):
+        return Verdict(True, "the call matches" if expected == 1 else f"all {expected} calls match")
     remaining = Counter(reference.counts)
     unexpected = []
     for call in calls:
@@ -906,7 +1018,7 @@ class APIGenTask(Task):
                 calls = _extract_calls(completion)
             except _Reject as exc:
                 return Verdict(False, str(exc))
-            return _compare(reference, calls)
+            return _compare(reference, calls, _declared_defaults(example.get("tools")))
         except Exception as exc:  # a bug here must cost one sample, not a training run; the reason says so
             return Verdict(False, f"verifier error: {type(exc).__name__}")
 
