@@ -38,8 +38,10 @@ class RRRGRPOTrainer(GRPOTrainer):
     _rrr_records: list[dict] | None = None
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+        with _vllm_cpu_engine(kwargs.get("args")):  # eager fp32 engine on vLLM's CPU platform; else a no-op
+            super().__init__(*args, **kwargs)
         check_layout(layout_of(self))
+        _install_vllm_cpu_sync(self)  # TRL's weight sync cannot work on vLLM's CPU platform; CUDA keeps TRL's
 
     def _generate_and_score_completions(self, inputs):
         self._rrr_batch_inputs = inputs
@@ -285,3 +287,75 @@ def _eval_mode(model):
         yield
     finally:
         model.train(was_training)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# vLLM on CPU: weight sync
+# --------------------------------------------------------------------------------------------------------------------
+# vLLM's CPU platform (``vllm-cpu``) packs every linear layer's weight for its GEMM kernels once loaded and drops the
+# original parameter, so TRL's colocate sync (``model.load_weights([(name, param)])``) raises ``AttributeError:
+# 'Parameter' object has no attribute 'weight_loader'``. vLLM's own ``reload_weights`` re-runs the loader and the
+# packing, except for a *tied* ``lm_head`` (it shares the embedding's parameter), which silently keeps packing the
+# initial weights until it is re-processed. On CUDA none of this applies and TRL's own path runs untouched.
+def _vllm_cpu_colocate(args) -> bool:
+    """``use_vllm`` in colocate mode on vLLM's CPU platform (the only case handled here)."""
+    if args is None or not getattr(args, "use_vllm", False) or getattr(args, "vllm_mode", None) != "colocate":
+        return False
+    from rrr.generation.vllm_cpu import vllm_cpu_platform
+
+    return vllm_cpu_platform()
+
+
+@contextlib.contextmanager
+def _vllm_cpu_engine(args):
+    """While TRL builds its colocated ``vllm.LLM``: rrr's CPU environment and engine arguments (eager, fp32).
+
+    TRL passes no ``dtype``/``enforce_eager``: vLLM would downcast an fp32 policy to bf16 on CPU (sampling
+    log-probs then differ from the trainer's) and spend minutes compiling. See ``rrr.generation.vllm_cpu``.
+    """
+    if not _vllm_cpu_colocate(args):
+        yield
+        return
+    import trl.generation.vllm_generation as tvg
+
+    from rrr.generation.vllm_cpu import configure_vllm_cpu_env, cpu_engine_kwargs
+
+    configure_vllm_cpu_env()
+    extra = cpu_engine_kwargs()
+    trl_llm = tvg.LLM
+
+    def llm(*a, **kw):
+        return trl_llm(*a, **{**kw, **extra})
+
+    tvg.LLM = llm
+    try:
+        yield
+    finally:
+        tvg.LLM = trl_llm
+
+
+def sync_weights_vllm_cpu(vllm_generation, repack_tied_head: bool = True) -> None:
+    """Push the policy's current weights into TRL's colocated vLLM engine on vLLM's CPU platform.
+
+    Every parameter goes through vLLM's ``reload_weights`` (TRL's iterator: PEFT merged, FSDP/ZeRO-3 gathered;
+    every process iterates, it is a collective), then a tied ``lm_head`` is re-packed from the new embedding, then
+    the prefix cache is dropped (cached prefixes hold the old weights' keys/values). ``repack_tied_head=False``
+    exists only so a test can show what the re-pack fixes.
+    """
+    if vllm_generation.enable_sleep_mode:
+        raise ValueError("vllm_enable_sleep_mode is not supported with vLLM on CPU")
+    runner = vllm_generation.llm.llm_engine.model_executor.driver_worker.model_runner
+    runner.reload_weights(weights_iterator=vllm_generation._iter_named_params())
+    model = runner.get_model()
+    if repack_tied_head and getattr(runner.model_config.hf_text_config, "tie_word_embeddings", False):
+        lm_head = model.lm_head
+        lm_head.quant_method.process_weights_after_loading(lm_head)
+    vllm_generation.llm.reset_prefix_cache()
+
+
+def _install_vllm_cpu_sync(trainer) -> None:
+    """Route ``trainer.vllm_generation.sync_weights`` through :func:`sync_weights_vllm_cpu` on vLLM's CPU platform."""
+    if not _vllm_cpu_colocate(trainer.args):
+        return
+    vg = trainer.vllm_generation
+    vg.sync_weights = lambda: sync_weights_vllm_cpu(vg)
