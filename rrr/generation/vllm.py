@@ -96,9 +96,13 @@ class VLLMGenerator:
         self.tokenizer = tokenizer if tokenizer is not None else load_tokenizer(model)
         self.eos_ids = model_eos_ids(model, self.tokenizer)
         engine = {}
-        if vllm_cpu_platform():
+        self.on_cpu = vllm_cpu_platform()
+        if self.on_cpu:
             configure_vllm_cpu_env()
             engine.update(cpu_engine_kwargs())
+            # vLLM CPU crashes on per-request seeds once a prompt is prefilled in chunks ("CPU Generator does not
+            # use offset"), and seeded sampling is how rrr samples reproducibly: prefill whole prompts
+            engine["enable_chunked_prefill"] = False
         if dtype is not None:
             engine["dtype"] = dtype
         if enforce_eager is not None:
@@ -126,7 +130,11 @@ class VLLMGenerator:
             return []
         prompts = [render_chat(self.tokenizer, c) for c in conversations]
         # vLLM has no tokenizer here: stop at rrr's end-of-turn ids, and decode with the project's tokenizer
-        sp = VSP(**vllm_sampling_kwargs(params), stop_token_ids=sorted(self.eos_ids), detokenize=False)
+        base = dict(vllm_sampling_kwargs(params), stop_token_ids=sorted(self.eos_ids), detokenize=False)
+        if params.seed is None:
+            sp = VSP(**base)
+        else:  # a vLLM seed is per request: one seed for all rows would sample repeated conversations identically
+            sp = [VSP(**{**base, "seed": params.seed + i}) for i in range(len(prompts))]
         outs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], sp, use_tqdm=False)
         ids = [list(out.outputs[0].token_ids) for out in outs]
         texts = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
