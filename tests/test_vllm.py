@@ -170,6 +170,13 @@ def test_env_already_set_wins():
     assert environ["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0" and environ["VLLM_CPU_OMP_THREADS_BIND"] == "nobind"
 
 
+@vllm_test(cpu_platform=True)
+def test_server_mode_is_refused_on_a_cpu(tmp_path):
+    """TRL's weight transfer to a vLLM server is NCCL-only: on a CPU trainer that is one start-up error, not a hang."""
+    with pytest.raises(ValueError, match="NCCL"):
+        _colocate_args(tmp_path, vllm_mode="server")
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # Evaluation and mining through --backend vllm
 # ------------------------------------------------------------------------------------------------------------------
