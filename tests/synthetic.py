@@ -117,3 +117,25 @@ def warm_start(model, tokenizer, max_steps: int = 800, batch: int = 32, lr: floa
         if copy_rate(model, tokenizer) >= 0.95:
             break
     return step
+
+
+class LockstepTask(Task):
+    """Pass/fail decided by the example alone, so each rank's number of failures and of first-attempt rounds is
+    set by its data: an ``easy`` item passes every attempt (and is resampled up to ``first_attempt_tries`` times), a
+    hard one fails every attempt and every retry. For tests of several processes whose data differ."""
+
+    name = "lockstep"
+    required_columns = ("easy",)
+
+    def attempt_prompt(self, example):
+        return f"item {example['id']}"
+
+    def verify(self, example, completion):
+        return Verdict(bool(example["easy"]), "easy" if example["easy"] else "hard")
+
+    def leaks_answer(self, example, reflection):
+        return False
+
+    def generate(self, n, seed=0, split="train"):
+        rng = random.Random(seed)
+        return [{"id": f"{split}-{i}", "easy": rng.random() < 0.5} for i in range(n)]

@@ -43,7 +43,7 @@ from typing import Any
 from rrr.curriculum.oracle import synthesize_failure
 from rrr.curriculum.prompts import strategy_prompt_messages
 from rrr.curriculum.teachers import SolveResult, Teacher
-from rrr.tasks.base import Example, Task
+from rrr.tasks.base import Example, Task, safe_verify
 from rrr.tasks.parsing import last_answer
 from rrr.utils.io import atomic_directory, atomic_write_text
 
@@ -148,7 +148,7 @@ def solution_rows(
     """SFT rows from solutions the verifier accepts (re-verified here); ``strategy`` goes into the prompt if given."""
     rows = []
     for r in results:
-        if not task.verify(r.example, r.completion).passed:
+        if not safe_verify(task, r.example, r.completion).passed:
             continue
         prompt = strategy_prompt_messages(task, r.example, strategy) if strategy else task.attempt_messages(r.example)
         rows.append(
@@ -267,7 +267,7 @@ def build_curriculum(
         "stage 2: curriculum solutions",
         config.progress,
     )
-    results = [SolveResult(ex, text, task.verify(ex, text)) for ex, text in zip(examples, texts)]
+    results = [SolveResult(ex, text, safe_verify(task, ex, text)) for ex, text in zip(examples, texts)]
     verified = [r for r in results if r.passed]
     stats["verified_solutions"] = len(verified)
     if not verified:
@@ -328,7 +328,7 @@ def reflection_rows_for(
     stats: dict[str, Any] = {"failed_attempts": len(items), "synthetic_failures": synthetic}
     if not items:
         return [], stats
-    verdicts = [task.verify(ex, attempt) for ex, attempt, _ in items]
+    verdicts = [safe_verify(task, ex, attempt) for ex, attempt, _ in items]
     reflections = _chunked(
         list(zip(items, verdicts)),
         config.chunk_size,
@@ -347,7 +347,7 @@ def reflection_rows_for(
     )
     rows = []
     for ((example, attempt, origin), refl), retry in zip(candidates, retries):
-        if not task.verify(example, retry).passed:
+        if not safe_verify(task, example, retry).passed:
             continue
         row = {
             "prompt": task.reflection_messages(example, attempt),

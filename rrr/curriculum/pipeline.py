@@ -47,7 +47,7 @@ from rrr.curriculum.self_improve import SelfImproveConfig, self_improve
 from rrr.curriculum.teachers import SolveResult, Teacher, make_teacher
 from rrr.evaluation.stats import wilson_interval  # the project's one implementation (95% Wilson score)
 from rrr.tasks import Task, get_task
-from rrr.tasks.base import Example, Messages
+from rrr.tasks.base import Example, Messages, safe_verify
 from rrr.utils.io import atomic_directory, atomic_write_json, atomic_write_text
 
 logger = logging.getLogger("rrr.curriculum")
@@ -159,7 +159,7 @@ def teacher_accuracy(
         for start in range(0, len(examples), 16):
             chunk = list(examples[start : start + 16])
             for ex, text in zip(chunk, teacher.solve_many(task, chunk, strategy)):
-                results.append(SolveResult(ex, text, task.verify(ex, text)))
+                results.append(SolveResult(ex, text, safe_verify(task, ex, text)))
             bar.update(len(chunk))
     return _score(sum(r.passed for r in results), len(results)), results
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rrr.curriculum.teachers import SolveResult, Teacher
-from rrr.tasks.base import Example, Task
+from rrr.tasks.base import Example, Task, safe_verify
 from rrr.utils.io import atomic_write_json, atomic_write_text
 
 
@@ -97,7 +97,7 @@ def self_improve(
         version = len(result.strategies) - 1
         completions = teacher.solve_many(task, batch, strategy)
         solved = [
-            SolveResult(ex, text, task.verify(ex, text), strategy_version=version)
+            SolveResult(ex, text, safe_verify(task, ex, text), strategy_version=version)
             for ex, text in zip(batch, completions)
         ]
         result.attempts.extend(solved)

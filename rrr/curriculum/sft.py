@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from trl import SFTConfig
 
 from rrr.models.tiny import MARKER
+from rrr.tasks.base import safe_verify
 from rrr.utils.config import bf16_supported, parse_task_kwargs, resolve_bf16
 
 logger = logging.getLogger("rrr.sft")
@@ -147,7 +148,7 @@ def _verified(ds, args: CurriculumSFTConfig):
     keep = [
         i
         for i, (example, completion) in enumerate(zip(ds["example_json"], ds["completion"]))
-        if task.verify(json.loads(example), completion[-1]["content"]).passed
+        if safe_verify(task, json.loads(example), completion[-1]["content"]).passed
     ]
     if not keep:
         raise CurriculumError(

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rrr.generation.base import Generation, Generator, SamplingParams, any_rank
-from rrr.tasks.base import Example, Task, Verdict
+from rrr.tasks.base import Example, Task, Verdict, safe_verify
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ def run_episodes(
     for i, ep in enumerate(episodes):
         stored = first_attempts[i] if first_attempts is not None else None
         if stored is not None:
-            ep.attempts.append(Attempt(stored, task.verify(ep.example, stored)))
+            ep.attempts.append(Attempt(stored, safe_verify(task, ep.example, stored)))
         else:
             to_sample.append(i)
     tries = config.first_attempt_tries
@@ -150,7 +150,7 @@ def run_episodes(
         gens = generator.generate([task.attempt_messages(episodes[i].example) for i in pending], config.attempt)
         still = []
         for i, gen in zip(pending, gens):
-            verdict = task.verify(episodes[i].example, gen.text)
+            verdict = safe_verify(task, episodes[i].example, gen.text)
             episodes[i].attempts.append(Attempt(gen.text, verdict, gen))
             if verdict.passed:
                 still.append(i)
@@ -180,7 +180,7 @@ def run_episodes(
             ReflectionOutcome(
                 reflection=refl,
                 retries=mine,
-                verdicts=[task.verify(ep.example, g.text) for g in mine],
+                verdicts=[safe_verify(task, ep.example, g.text) for g in mine],
                 leaked=task.leaks_answer(ep.example, refl.text),
                 leak_penalty=config.leak_penalty,
             )

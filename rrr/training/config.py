@@ -76,6 +76,10 @@ class RRRConfig(GRPOConfig):
         as one zero-loss sequence in the batch mean, and `dr_grpo` divides by rows x max_completion_length whatever
         the mask: there `mask` and `keep` give the same policy gradient (half the groups silent -> half the
         gradient), and only the KL/entropy terms differ. Groups solved at the first try are always masked.
+    max_verifier_error_rate (`float`, defaults to `0.05`):
+        A verifier that raises (or returns something other than a `Verdict`) scores the completion as failed, is
+        logged once per error class and counted in `rrr/verifier_errors`; the run stops once more than this fraction
+        of all verifications so far were errors (judged after the first 200). 1.0 never stops.
     log_episodes (`bool`, defaults to `True`):
         Append every episode (first attempt, reflection, retry, verdicts, reward, advantage) to
         `<output_dir>/episodes.jsonl`.
@@ -118,6 +122,10 @@ class RRRConfig(GRPOConfig):
         default="mask",
         metadata={"help": "'mask': drop zero-advantage groups from the loss normaliser; 'keep': TRL default."},
     )
+    max_verifier_error_rate: float = field(
+        default=0.05,
+        metadata={"help": "Stop once more than this fraction of verifications raised (after 200); 1.0 never stops."},
+    )
     log_episodes: bool = field(default=True, metadata={"help": "Write every episode to <output_dir>/episodes.jsonl."})
 
     def __post_init__(self):
@@ -152,6 +160,8 @@ class RRRConfig(GRPOConfig):
             raise ValueError("attempt_temperature and retry_temperature must be >= 0")
         if self.leak_penalty < 0:
             raise ValueError(f"leak_penalty must be >= 0 (it is subtracted), got {self.leak_penalty}")
+        if not 0 <= self.max_verifier_error_rate <= 1:
+            raise ValueError(f"max_verifier_error_rate must be in [0, 1], got {self.max_verifier_error_rate}")
         if self.generation_kwargs:
             raise ValueError(
                 f"generation_kwargs={self.generation_kwargs!r} is not supported by RRR: every phase samples with "

@@ -16,6 +16,7 @@ import time
 from transformers import TrainerCallback
 
 from rrr.tasks import Task
+from rrr.tasks.base import safe_verify
 from rrr.training.config import RRRConfig
 
 logger = logging.getLogger("rrr.outcome")
@@ -30,19 +31,32 @@ def make_outcome_reward(task: Task):
             {k: v[i] for k, v in columns.items() if isinstance(v, list) and len(v) == rows} for i in range(rows)
         ]
         texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
-        return [float(task.verify(ex, t).passed) for ex, t in zip(examples, texts)]
+        return [float(safe_verify(task, ex, t).passed) for ex, t in zip(examples, texts)]
 
     return functools.update_wrapper(functools.partial(outcome_reward), outcome_reward)
 
 
 class TokenBudget(TrainerCallback):
-    """Stop once the policy has generated ``budget`` tokens (counted from TRL's ``num_tokens``-free completion log)."""
+    """Stop once the policy has generated ``budget`` tokens **summed over every process**.
+
+    RRR's ``rrr/generated_tokens`` is a global count, so the baseline's must be too: counting only the local rank's
+    completions would give the baseline ~P x the budget with P processes, and ranks whose local counts differ would
+    stop at different steps (and hang the ones left in the next collective). ``add`` is called by the reward function,
+    which every rank runs once per generation batch, so the all-reduce inside it is in step.
+    """
 
     def __init__(self, budget: float | None):
         self.budget = budget
         self.generated = 0.0
+        self.accelerator = None  # bound once the trainer exists
 
     def add(self, n: float) -> None:
+        accelerator = self.accelerator
+        if accelerator is not None and accelerator.num_processes > 1:
+            import torch
+
+            value = torch.tensor([float(n)], dtype=torch.float64, device=accelerator.device)
+            n = float(accelerator.reduce(value, reduction="sum").item())
         self.generated += n
 
     def on_step_end(self, args, state, control, **kwargs):
@@ -84,10 +98,12 @@ def train_outcome(args: RRRConfig, model_args, model=None, tokenizer=None, token
         peft_config=get_peft_config(model_args),
         callbacks=[budget],
     )
+    budget.accelerator = trainer.accelerator
     start = time.time()
     result = trainer.train()
     trainer.save_model(args.output_dir)
-    tokenizer.save_pretrained(args.output_dir)
+    if trainer.accelerator.is_main_process:
+        tokenizer.save_pretrained(args.output_dir)
     summary = {
         "task": task.name,
         "model": model_args.model_name_or_path,
@@ -98,5 +114,6 @@ def train_outcome(args: RRRConfig, model_args, model=None, tokenizer=None, token
         "token_budget": token_budget,
         "metrics": result.metrics,
     }
-    atomic_write_json(os.path.join(args.output_dir, "run_summary.json"), summary)
+    if trainer.accelerator.is_main_process:
+        atomic_write_json(os.path.join(args.output_dir, "run_summary.json"), summary)
     return summary

@@ -18,7 +18,7 @@ import time
 
 from rrr.episode import Episode, EpisodeConfig, run_episodes
 from rrr.generation.base import SamplingParams
-from rrr.tasks.base import Task
+from rrr.tasks.base import Task, check_verifier_error_rate
 from rrr.training import trl_adapter as adapter
 
 
@@ -187,12 +187,32 @@ class RRRRollout:
             "rrr/reflection_len": no,
             "rrr/retry_len": sum(len(o.retries) for o in outcomes),
         }
-        adapter.log_metrics(trainer, sums, counts)
+        verdicts = [a.verdict for ep in episodes for a in ep.attempts] + [v for o in outcomes for v in o.verdicts]
+        sums["rrr/verifier_errors"] = sum(v.error is not None for v in verdicts)
+        counts["rrr/verifier_errors"] = len(verdicts)
+        totals = adapter.log_metrics(trainer, sums, counts)
+        self._check_verifier_errors(trainer, totals["rrr/verifier_errors"])
         adapter.log_scalar(trainer, "rrr/rollout_seconds", seconds)
         # every token the three phases generated: the compute budget that the outcome-GRPO ablation is matched to
         generated = sum(a.generation.num_tokens for ep in episodes for a in ep.attempts if a.generation is not None)
         generated += sum(o.reflection.num_tokens + sum(g.num_tokens for g in o.retries) for o in outcomes)
         adapter.log_total(trainer, "rrr/generated_tokens", generated)
+
+    def _check_verifier_errors(self, trainer, step_total: tuple[float, float]) -> None:
+        """Stop (on every rank at once: the totals are global) once verifier errors pass the configured rate.
+
+        The rate is over the whole run and only judged after ``MIN_VERIFICATIONS``, so one odd completion early on
+        does not end a run, while a verifier that fails on a fifth of its inputs does within a step or two.
+        """
+        errors, total = adapter.running_total(trainer, "verifier_errors", step_total)
+        if total >= MIN_VERIFICATIONS:
+            check_verifier_error_rate(
+                int(errors), int(total), self.args.max_verifier_error_rate, f"RRR training on task {self.task.name!r}"
+            )
+
+
+#: verifications before the run's verifier-error rate is judged (see ``RRRConfig.max_verifier_error_rate``)
+MIN_VERIFICATIONS = 200
 
 
 def rrr_reward(

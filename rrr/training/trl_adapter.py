@@ -109,14 +109,29 @@ def set_episode_records(trainer, records: list[dict | None]) -> None:
     trainer._rrr_records = records
 
 
-def log_metrics(trainer, sums: dict[str, float], counts: dict[str, float]) -> None:
-    """Log ``sum / count`` per metric, summed over processes first (every rank must log the same keys)."""
+def log_metrics(trainer, sums: dict[str, float], counts: dict[str, float]) -> dict[str, tuple[float, float]]:
+    """Log ``sum / count`` per metric, summed over processes first (every rank must log the same keys).
+
+    Returns the global ``(sum, count)`` per key: the same numbers on every rank, so decisions taken on them (stop the
+    run) are taken by every rank together.
+    """
     keys = sorted(sums)
     local = torch.tensor([[sums[k], counts[k]] for k in keys], dtype=torch.float64, device=trainer.accelerator.device)
     total = trainer.accelerator.reduce(local, reduction="sum") if trainer.accelerator.num_processes > 1 else local
     store = trainer._metrics[mode(trainer)]
+    result = {}
     for k, (s, c) in zip(keys, total.tolist()):
         store[k].append(s / c if c else float("nan"))
+        result[k] = (s, c)
+    return result
+
+
+def running_total(trainer, name: str, add: tuple[float, float]) -> tuple[float, float]:
+    """Accumulate a global ``(sum, count)`` over the run (kept on the trainer; not part of checkpoints)."""
+    totals = trainer.__dict__.setdefault("rrr_running", {})
+    s, c = totals.get(name, (0.0, 0.0))
+    totals[name] = (s + add[0], c + add[1])
+    return totals[name]
 
 
 def log_scalar(trainer, name: str, value: float) -> None:
