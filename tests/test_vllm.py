@@ -93,12 +93,18 @@ def _engine_prompt_logprobs(llm, sequences: list[list[int]]) -> list[torch.Tenso
 
 
 def _hf_prompt_logprobs(model, sequences: list[list[int]]) -> list[torch.Tensor]:
+    """The same under the HF policy, in eval mode (LoRA dropout would perturb it; vLLM samples without dropout)."""
     out = []
-    with torch.no_grad():
-        for s in sequences:
-            ids = torch.tensor([s])
-            logp = torch.log_softmax(model(input_ids=ids).logits[0, :-1].float(), dim=-1)
-            out.append(logp.gather(1, ids[0, 1:, None])[:, 0])
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for s in sequences:
+                ids = torch.tensor([s])
+                logp = torch.log_softmax(model(input_ids=ids).logits[0, :-1].float(), dim=-1)
+                out.append(logp.gather(1, ids[0, 1:, None])[:, 0])
+    finally:
+        model.train(was_training)
     return out
 
 
@@ -299,7 +305,8 @@ def test_openai_backend_against_a_real_vllm_server(vllm_server, tmp_path):
 # TRL colocate on vLLM's CPU platform
 # ------------------------------------------------------------------------------------------------------------------
 @vllm_test(cpu_platform=True)
-def test_colocate_training_syncs_weights_every_step(sharp_tiny, tmp_path):
+@pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
+def test_colocate_training_syncs_weights_every_step(sharp_tiny, tmp_path, lora):
     """RRR with use_vllm colocate: every step's samples come from that step's weights (tied lm_head included).
 
     After each sync the engine's log-probabilities of fixed probe sequences equal the HF policy's (fp32, eager: to
@@ -311,7 +318,15 @@ def test_colocate_training_syncs_weights_every_step(sharp_tiny, tmp_path):
     from rrr.training.trl_adapter import sync_weights_vllm_cpu
     from rrr.utils.io import read_jsonl
 
-    trainer, _ = build_trainer(_colocate_args(tmp_path), ModelConfig(model_name_or_path=sharp_tiny, dtype="float32"))
+    model_args = ModelConfig(model_name_or_path=sharp_tiny, dtype="float32")
+    # LoRA: TRL merges the adapter into the weights it streams; the engine must match the adapted policy. No LoRA
+    # dropout: TRL recomputes the old log-probs in train mode, so dropout alone would move the IS ratio off 1
+    if lora:
+        model_args = ModelConfig(
+            model_name_or_path=sharp_tiny, dtype="float32", use_peft=True, lora_r=8, lora_alpha=16, lora_dropout=0.0,
+            lora_target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        )  # fmt: skip
+    trainer, _ = build_trainer(_colocate_args(tmp_path, learning_rate=1e-2 if lora else 3e-3), model_args)
     vg = trainer.vllm_generation
     probes = _probe_sequences(trainer.processing_class)
     checks = []
@@ -342,7 +357,7 @@ def test_colocate_training_syncs_weights_every_step(sharp_tiny, tmp_path):
 
     # Negative control: the same sync without re-packing the tied lm_head leaves the engine on stale logits.
     with torch.no_grad():
-        trainer.model.model.embed_tokens.weight.mul_(-1.0)
+        trainer.model.get_input_embeddings().weight.mul_(-1.0)
     hf = _hf_prompt_logprobs(trainer.model, probes)
     sync_weights_vllm_cpu(vg, repack_tied_head=False)
     stale = _max_gap(_engine_prompt_logprobs(vg.llm, probes), hf)
