@@ -18,9 +18,15 @@ logger = logging.getLogger("rrr.train")
 
 def parse_train_args(argv: list[str] | None = None):
     """Parse ``--config recipe.yaml`` plus CLI overrides into ``(RRRConfig, ModelConfig)``."""
+    import argparse
+
     from trl import ModelConfig, TrlParser
 
-    parser = TrlParser((RRRConfig, ModelConfig))
+    from rrr.training.parallelism import SUPPORT_MATRIX
+
+    parser = TrlParser(
+        (RRRConfig, ModelConfig), epilog=SUPPORT_MATRIX, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     args, model_args = parser.parse_args_and_config(args=argv)
     return args, model_args
 
