@@ -85,6 +85,9 @@ def main(argv=None) -> int:
             sample_temperature=args.sample_temperature,
             batch_size=args.batch_size,
         )
+        phases = config.episode_config()
+        for phase in ("attempt", "reflection", "retry"):  # exactly what is sampled: nothing from a generation_config
+            print(f"sampling {phase:<10} {getattr(phases, phase).effective()}", file=sys.stderr)
         results = []
         for model in args.model:
             out_dir = args.output_dir

@@ -17,6 +17,7 @@ import sys
 from rrr.evaluation import MiningConfig, make_generator, mine_failures
 from rrr.evaluation.backends import BACKENDS
 from rrr.evaluation.mining import RULES
+from rrr.generation import SamplingParams
 from rrr.models.loading import ModelLoadError
 from rrr.tasks import TaskDataError, get_task
 from rrr.utils.http import EndpointError
@@ -53,6 +54,8 @@ def main(argv=None) -> int:
 
         task = get_task(args.task, **json.loads(args.task_kwargs))
         config = MiningConfig(args.k, args.rule, args.temperature, 1.0, args.max_tokens, args.batch_size, args.seed)
+        sampling = SamplingParams(config.max_tokens, config.temperature, config.top_p, seed=config.seed)
+        print(f"sampling attempts {sampling.effective()}", file=sys.stderr)
         examples = [dict(ex) for ex in task.load(split=args.split, n=args.n, seed=args.seed, source=args.source)]
         generator, backend = make_generator(args.model, args.backend, args.adapter, args.base_url, args.batch_size)
         kept, report = mine_failures(task, generator, examples, config, progress=not args.no_progress)
