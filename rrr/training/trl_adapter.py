@@ -38,7 +38,8 @@ class RRRGRPOTrainer(GRPOTrainer):
     _rrr_records: list[dict] | None = None
 
     def __init__(self, *args, **kwargs):
-        with _vllm_cpu_engine(kwargs.get("args")):  # eager fp32 engine on vLLM's CPU platform; else a no-op
+        trainer_args = kwargs.get("args", args[2] if len(args) > 2 else None)  # GRPOTrainer(model, reward_funcs, args)
+        with _vllm_cpu_engine(trainer_args):  # eager fp32 engine on vLLM's CPU platform; else a no-op
             super().__init__(*args, **kwargs)
         check_layout(layout_of(self))
         _install_vllm_cpu_sync(self)  # TRL's weight sync cannot work on vLLM's CPU platform; CUDA keeps TRL's
