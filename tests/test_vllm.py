@@ -367,6 +367,35 @@ def test_colocate_training_syncs_weights_every_step(sharp_tiny, tmp_path, lora):
 
 
 @vllm_test(cpu_platform=True)
+def test_two_processes_colocate_each_rank_syncs_its_engine(sharp_tiny, tmp_path):
+    """torch.distributed.run with 2 CPU processes: each rank has its own vLLM engine, and each is synced every step.
+
+    The reward depends only on vLLM's samples, so the policy moves every step; a rank whose engine kept old weights
+    would sample with log-probs the trainer no longer gives, and TRL's importance-sampling ratio would leave 1.
+    """
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "scripts/train_grpo.py"]
+    cmd += ["--config", "recipes/smoke/rrr/config_countdown.yaml", "--model_name_or_path", sharp_tiny]
+    cmd += ["--task", "test_vllm:LeakyKeyTask", "--first_attempt_source", "column", "--leak_penalty", "1.0"]
+    cmd += ["--max_completion_length", "4", "--retry_max_tokens", "3", "--learning_rate", "3e-3"]
+    cmd += ["--use_vllm", "true", "--vllm_mode", "colocate", "--max_steps", "3", "--save_strategy", "no"]
+    cmd += ["--output_dir", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.path.join(ROOT, "tests")}
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=400, env=env, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-4000:]
+    with open(out / "run_summary.json") as f:
+        summary = json.load(f)
+    assert summary["global_step"] == 3 and summary["generation_backend"] == "vLLM colocate mode"
+    last = summary["last_log"]
+    assert last["reward_std"] > 0, last  # the policy had signal, so it moved
+    assert last["sampling/importance_sampling_ratio/min"] > 0.999, last
+    assert last["sampling/sampling_logp_difference/max"] < 1e-3, last
+    for name in ("episodes.jsonl", "episodes.rank1.jsonl"):
+        with open(out / name) as f:
+            assert {json.loads(line)["step"] for line in f} == {0, 1, 2}, name
+
+
+@vllm_test(cpu_platform=True)
 def test_trl_sync_alone_fails_on_vllm_cpu(sharp_tiny, tmp_path):
     """Why rrr replaces the sync on CPU: TRL's own colocate sync cannot load into vLLM CPU's packed layers.
 
