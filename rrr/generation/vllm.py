@@ -112,6 +112,7 @@ class VLLMGenerator:
         self.engine_kwargs = dict(
             model=model,
             skip_tokenizer_init=True,
+            generation_config="vllm",  # never the checkpoint's sampling defaults: every field is passed per request
             gpu_memory_utilization=gpu_memory_utilization,
             max_model_len=max_model_len,
             seed=seed,
