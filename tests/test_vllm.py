@@ -248,6 +248,7 @@ def vllm_server(sharp_tiny, tmp_path):
         env = {**cpu_env_defaults(), **env}
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", sharp_tiny, "--served-model-name"]
     cmd += ["tiny", "--host", "127.0.0.1", "--port", str(port), "--enforce-eager", "--dtype", "float32"]
+    cmd += ["--generation-config", "vllm"]  # as docs/engines.md says to serve for rrr
     log = open(tmp_path / "server.log", "w")  # noqa: SIM115 (closed below)
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
