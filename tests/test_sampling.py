@@ -164,3 +164,20 @@ def test_missing_vllm_logprobs_stay_missing():
     from rrr.training.trl_adapter import flatten_logprobs
 
     assert flatten_logprobs([[-0.5], [None], [math.nan], [], [-1.0, -3.0]]) == [-0.5, None, None, None, -1.0]
+
+
+def test_openai_backend_states_every_sampling_field():
+    """A vLLM server fills fields a request omits from the checkpoint's generation_config: send them all, neutral
+    ones included (except to OpenAI's own API, which rejects them)."""
+    from http_fakes import FakeChatServer
+
+    from rrr.generation.openai import OpenAIGenerator
+
+    with FakeChatServer() as server:
+        gen = OpenAIGenerator(server.base_url, "m")
+        gen.generate([[{"role": "user", "content": "hi"}]], SamplingParams(4, temperature=0.7))
+        gen.generate([[{"role": "user", "content": "hi"}]], SamplingParams(4, temperature=0.0, top_k=5))
+        sampled, greedy = (r["json"] for r in server.requests)
+    assert (sampled["top_k"], sampled["min_p"], sampled["repetition_penalty"], sampled["top_p"]) == (0, 0.0, 1.0, 1.0)
+    assert (greedy["top_k"], greedy["repetition_penalty"], greedy["temperature"]) == (0, 1.0, 0.0)
+    assert not OpenAIGenerator("https://api.openai.com/v1", "gpt").explicit_sampling

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlparse
 
 from rrr.generation.base import Generation, SamplingParams
 from rrr.tasks.base import Messages
@@ -24,10 +25,17 @@ class OpenAIGenerator:
         max_concurrency: int = 16,
         timeout: float = 120.0,
         max_retries: int = 5,
+        explicit_sampling: bool | None = None,
     ):
         if not base_url:
             raise ValueError("the openai backend needs --base-url (e.g. http://localhost:8000/v1)")
         self.url = base_url.rstrip("/") + "/chat/completions"
+        # vLLM (and most OpenAI-compatible servers) fill every sampling field a request leaves out from the
+        # checkpoint's generation_config (top-k 20, repetition penalty 1.05 ...), so top_k / min_p /
+        # repetition_penalty are always sent, neutral or not; only OpenAI's own API rejects those fields.
+        if explicit_sampling is None:
+            explicit_sampling = urlparse(base_url).hostname != "api.openai.com"
+        self.explicit_sampling = explicit_sampling
         self.model = model
         self.api_key_env = api_key_env
         self.max_concurrency = max_concurrency
@@ -48,14 +56,12 @@ class OpenAIGenerator:
         }
         if params.seed is not None:
             payload["seed"] = params.seed
-        # vLLM-server extensions: sent only when they change something (hosted OpenAI rejects unknown fields)
-        if not params.greedy:
-            if params.top_k > 0:
-                payload["top_k"] = params.top_k
-            if params.min_p > 0:
-                payload["min_p"] = params.min_p
-            if params.repetition_penalty != 1.0:
-                payload["repetition_penalty"] = params.repetition_penalty
+        if self.explicit_sampling:  # greedy means greedy: no filter, no penalty
+            greedy = params.greedy
+            payload["top_p"] = 1.0 if greedy else params.top_p
+            payload["top_k"] = 0 if greedy else params.top_k
+            payload["min_p"] = 0.0 if greedy else params.min_p
+            payload["repetition_penalty"] = 1.0 if greedy else params.repetition_penalty
         response = post_json(self.url, payload, self._headers(), timeout=self.timeout, max_retries=self.max_retries)
         try:
             choice = response["choices"][0]
