@@ -19,7 +19,7 @@ import sys
 from rrr.evaluation import EvalConfig, EvaluationError, evaluate, format_results_table, load_results, make_generator
 from rrr.evaluation.backends import BACKENDS
 from rrr.models.loading import ModelLoadError, weights_fingerprint
-from rrr.tasks import TaskDataError
+from rrr.tasks import TaskDataError, VerifierErrorRate
 from rrr.utils.http import EndpointError
 
 
@@ -48,6 +48,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     gen.add_argument("--reflection-temperature", type=float, default=0.0)
     gen.add_argument("--num-samples", type=int, default=0, help="extra sampled first attempts per example (pass@k)")
     gen.add_argument("--sample-temperature", type=float, default=0.7)
+    gen.add_argument(
+        "--max-verifier-error-rate",
+        type=float,
+        default=0.05,
+        help="stop once more than this fraction of verifications hit a verifier error (1.0 = never stop)",
+    )
     out = p.add_argument_group("output")
     out.add_argument("--output-dir", default=None, help="where results.json, samples.jsonl, results.md go")
     out.add_argument("--no-progress", action="store_true")
@@ -84,6 +90,7 @@ def main(argv=None) -> int:
             num_samples=args.num_samples,
             sample_temperature=args.sample_temperature,
             batch_size=args.batch_size,
+            max_verifier_error_rate=args.max_verifier_error_rate,
         )
         phases = config.episode_config()
         for phase in ("attempt", "reflection", "retry"):  # exactly what is sampled: nothing from a generation_config
@@ -110,7 +117,7 @@ def main(argv=None) -> int:
             )
         print(format_results_table(results))
         return 0
-    except (ModelLoadError, TaskDataError, EndpointError, EvaluationError, ValueError) as exc:
+    except (ModelLoadError, TaskDataError, EndpointError, EvaluationError, VerifierErrorRate, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

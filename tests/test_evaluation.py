@@ -18,6 +18,7 @@ from rrr.evaluation import EvalConfig, EvaluationError, evaluate, load_results, 
 from rrr.evaluation.stats import pass_at_k, wilson_interval
 from rrr.generation.openai import OpenAIGenerator
 from rrr.models import save_tiny_model
+from rrr.tasks import get_task
 from rrr.tasks.countdown import solve
 from rrr.utils.io import read_jsonl
 
@@ -55,7 +56,13 @@ def test_results_agree_with_samples_and_resume_skips_finished(tiny, tmp_path):
     first = evaluate(gen, cfg, out, model_name="tiny", progress=False)
     rows = read_jsonl(os.path.join(out, "samples.jsonl"))
     assert len(rows) == 12
-    assert first["metrics"] == json.loads(json.dumps(summarize(rows) | {"majority_baseline": 0.5}))
+    task = get_task("scheduling")
+    examples = [dict(ex) for ex in task.load(split="test", n=12, source="generated")]
+    baselines = {"majority_baseline": 0.5, "surface_baseline": task.surface_baseline(examples)}
+    assert first["metrics"] == json.loads(json.dumps(summarize(rows) | baselines))
+    assert first["metrics"]["verifier_errors"] == 0 and first["metrics"]["verifications"] >= 12
+    with open(os.path.join(out, "results.md")) as f:
+        assert "surface baseline" in f.read()
     m = first["metrics"]
     assert m["second_try"]["k"] == m["first_try"]["k"] + m["gain"]["k"]
     assert set(m["per_difficulty"]) == {"easy", "medium", "hard"}

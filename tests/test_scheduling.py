@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rrr.tasks import TaskDataError, Verdict, get_task
+from rrr.tasks import scheduling as scheduling_module
 from rrr.tasks.scheduling import (
     DAY_END,
     DAY_START,
@@ -26,6 +27,7 @@ from rrr.tasks.scheduling import (
     max_overlap,
     naive_adjacent_peak,
     naive_is_wrong,
+    surface_signature,
 )
 
 CHAIN = {"meetings": [[9, 11], [10, 12], [11, 13]], "rooms": 2}  # peak 2 (9-11 and 11-13 only touch) -> YES
@@ -100,8 +102,8 @@ def test_generator_is_deterministic_and_splits_differ(generated):
 def test_generator_output_is_pinned():
     """Same data on every machine and Python process (no salted ``hash()``); a deliberate change updates the pin."""
     rows = plain.generate(12, seed=0, split="train")
-    assert rows[0]["meetings"] == [[14, 15], [15, 18], [17, 18], [17, 19]] and rows[0]["rooms"] == 2
-    assert hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()[:16] == "0777590666180969"
+    assert rows[0]["meetings"] == [[13, 16], [13, 17], [13, 17], [15, 17], [17, 19]] and rows[0]["rooms"] == 3
+    assert hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()[:16] == "22c5ad17521f4f10"
 
 
 @pytest.mark.parametrize("split", ["train", "test"])
@@ -112,7 +114,7 @@ def test_generator_balance_and_tight_rooms(generated, split):
         (d, a): 100 for d in ("easy", "medium", "hard") for a in ("YES", "NO")
     }
     assert majority_baseline(rows) == 0.5 == plain.majority_baseline(rows)
-    sizes = {"easy": (2, 3), "medium": (3, 5), "hard": (5, 8)}
+    sizes = {"easy": (3, 3), "medium": (4, 5), "hard": (6, 8)}
     for r in rows:
         peak = max_overlap(r["meetings"])
         assert r["max_overlap"] == peak
@@ -131,6 +133,85 @@ def test_generator_balance_and_tight_rooms(generated, split):
     assert len(touching) / len(rows) >= 0.25
     touch_traps = [r for r in rows if r["answer"] == "YES" and closed_overlap(r["meetings"]) > r["rooms"]]
     assert len(touch_traps) / len(rows) >= 0.1
+
+
+def _surface(meetings) -> tuple:
+    """Everything a prompt shows without comparing meetings: count, span, meeting-hours, the sorted durations."""
+    return (len(meetings), *surface_signature(meetings), tuple(sorted(e - s for s, e in meetings)))
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_surface_statistics_are_distributed_alike_for_every_answer(generated, split):
+    """Within each (difficulty, rooms) cell, YES and NO have the same multiset of counts, spans, hours, durations."""
+    by_cell: dict = {}
+    for r in generated[split]:
+        cell = by_cell.setdefault((r["difficulty"], r["rooms"]), {"YES": Counter(), "NO": Counter()})
+        cell[r["answer"]][_surface(r["meetings"])] += 1
+    for cell, labels in by_cell.items():
+        assert labels["YES"] == labels["NO"], cell
+    # min-rooms: within each difficulty every answer has the same multiset (180 per difficulty: whole groups)
+    rows = min_rooms.generate(540, seed=0, split=split)
+    per: dict = {}
+    for r in rows:
+        per.setdefault(r["difficulty"], {}).setdefault(r["answer"], Counter())[_surface(r["meetings"])] += 1
+    assert {d: sorted(answers) for d, answers in per.items()} == {
+        "easy": ["1", "2"], "medium": ["1", "2", "3"], "hard": ["2", "3", "4"]
+    }  # fmt: skip
+    for difficulty, answers in per.items():
+        first, *others = answers.values()
+        assert all(other == first for other in others), difficulty
+
+
+@pytest.mark.parametrize("task", [plain, min_rooms], ids=["yes_no", "min_rooms"])
+def test_surface_baseline_stays_within_5pp_of_the_majority_baseline(task):
+    rows = task.generate(1200, seed=3, split="test")
+    surface, majority = task.surface_baseline(rows), task.majority_baseline(rows)
+    assert abs(surface - majority) <= 0.05, (surface, majority)
+    for difficulty in ("easy", "medium", "hard"):
+        sub = [r for r in rows if r["difficulty"] == difficulty]
+        assert abs(task.surface_baseline(sub) - task.majority_baseline(sub)) <= 0.05, difficulty
+    assert SchedulingTask().surface_baseline is not None and get_task("countdown").surface_baseline(rows) is None
+
+
+def _density_shortcut_examples(n: int, seed: int, split: str, variant: str = "yes_no") -> list[dict]:
+    """The first generator's scheme: rooms and label drawn first, then any window sample with the right peak."""
+    import random
+
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        rooms, label = rng.randint(1, 2), ("YES", "NO")[i % 2]
+        target = rooms if label == "YES" else rooms + 1
+        for _ in range(100_000):  # three meetings in a 6-hour window reach every peak 1..3 often
+            lo = rng.randint(DAY_START, DAY_END - 6)
+            meetings = []
+            for _ in range(3):
+                d = rng.randint(1, 4)
+                start = rng.randint(lo, lo + 6 - d)
+                meetings.append([start, start + d])
+            if max_overlap(meetings) == target:
+                break
+        rows.append({"meetings": meetings, "rooms": rooms, "difficulty": "easy", "answer": label})
+    return rows
+
+
+def test_surface_baseline_finds_a_density_shortcut(monkeypatch):
+    """The baseline is not a constant: fitted on data where crowded days are NO, it beats the majority by far."""
+    monkeypatch.setattr(scheduling_module, "generate_examples", _density_shortcut_examples)
+    scheduling_module._surface_model.cache_clear()
+    try:
+        rows = _density_shortcut_examples(600, seed=99, split="test")
+        assert plain.majority_baseline(rows) == 0.5
+        assert plain.surface_baseline(rows) > 0.65
+    finally:
+        scheduling_module._surface_model.cache_clear()
+
+
+def test_surface_baseline_rejects_bad_input():
+    with pytest.raises(ValueError, match="empty"):
+        plain.surface_baseline([])
+    with pytest.raises(ValueError, match="example 1: malformed"):
+        plain.surface_baseline([{"meetings": [[9, 10], [9, 11], [12, 13]], "rooms": 1}, {"meetings": "x", "rooms": 1}])
 
 
 @pytest.mark.parametrize("n", [0, 1, 5, 7, 13])

@@ -88,3 +88,96 @@ def test_error_rate_check():
     with pytest.raises(VerifierErrorRate, match=r"eval: 6 of 100 .*max_verifier_error_rate"):
         check_verifier_error_rate(6, 100, 0.05, "eval")
     check_verifier_error_rate(100, 100, 1.0, "eval")  # 1.0 never stops
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Evaluation counts verifier errors and stops past max_verifier_error_rate
+# ------------------------------------------------------------------------------------------------------------------
+class FlakyTask(Task):
+    """Every ``every``-th example's verifier raises (0 = never); the model's answer is always wrong otherwise."""
+
+    name = "flaky"
+    required_columns = ("key",)
+
+    def __init__(self, every: int = 0):
+        self.every = every
+
+    def attempt_prompt(self, example):
+        return f"key {example['key']}"
+
+    def verify(self, example, completion):
+        if self.every and example["key"] % self.every == 0:
+            raise ZeroDivisionError("user verifier bug")
+        return Verdict(False, "wrong")
+
+    def leaks_answer(self, example, reflection):
+        return False
+
+    def generate(self, n, seed=0, split="train"):
+        return [{"id": f"{split}-{i}", "key": i} for i in range(n)]
+
+
+class ConstantGenerator:
+    def generate(self, conversations, params):
+        from rrr.generation.base import Generation
+
+        return [Generation(text="nope") for _ in conversations]
+
+
+def _eval(tmp_path, n, every, **kwargs):
+    from rrr.evaluation import EvalConfig, evaluate
+
+    config = EvalConfig(
+        task="test_verifier_errors:FlakyTask", task_kwargs={"every": every}, n=n, source="generated", **kwargs
+    )
+    return evaluate(ConstantGenerator(), config, str(tmp_path / f"eval-{n}-{every}"), progress=False)
+
+
+def test_evaluation_counts_verifier_errors_in_results_and_table(tmp_path):
+    import json
+    import os
+
+    res = _eval(tmp_path, 20, every=4, max_verifier_error_rate=1.0)  # keys 0, 4, 8, 12, 16 raise
+    m = res["metrics"]
+    assert m["verifications"] == 40  # a failed attempt and its retry per example
+    assert m["verifier_errors"] == 10
+    assert m["first_try"]["k"] == 0
+    out = tmp_path / "eval-20-4"
+    with open(os.path.join(out, "results.json")) as f:
+        assert json.load(f)["metrics"]["verifier_errors"] == 10
+    with open(os.path.join(out, "results.md")) as f:
+        assert "| 10 / 40 |" in f.read()
+    with open(os.path.join(out, "samples.jsonl")) as f:
+        rows = [json.loads(line) for line in f]
+    assert rows[0]["attempt_reason"].startswith("verifier error: ZeroDivisionError: user verifier bug")
+
+
+def test_evaluation_stops_past_the_error_rate_and_not_below(tmp_path):
+    import os
+
+    with pytest.raises(VerifierErrorRate, match=r"evaluation of task 'flaky'.*max_verifier_error_rate"):
+        _eval(tmp_path, 150, every=10)  # 10% of verifications (300) fail, above the 5% default
+    assert not os.path.exists(tmp_path / "eval-150-10" / "results.json")  # an unfinished evaluation, not a result
+    # raising the limit resumes the same evaluation (the limit is not part of what is evaluated)
+    resumed = _eval(tmp_path, 150, every=10, max_verifier_error_rate=0.2)
+    assert resumed["metrics"]["verifier_errors"] == 30 and resumed["timing"]["resumed"] == 128
+    assert _eval(tmp_path, 150, every=50)["metrics"]["verifier_errors"] == 6  # 2%: reported, not fatal
+    assert _eval(tmp_path, 20, every=1)["metrics"]["verifier_errors"] == 40  # below 200 verifications: not judged
+
+
+def test_eval_config_rejects_a_bad_rate():
+    from rrr.evaluation import EvalConfig
+
+    with pytest.raises(ValueError, match="max_verifier_error_rate"):
+        EvalConfig(max_verifier_error_rate=1.5)
+
+
+def test_mining_never_mines_a_verifier_error_as_a_failure():
+    from rrr.evaluation.mining import MiningConfig, mine_failures
+
+    task = FlakyTask(every=2)
+    kept, report = mine_failures(task, ConstantGenerator(), task.generate(10), MiningConfig(k=2), progress=False)
+    assert [row["key"] for row in kept] == [1, 3, 5, 7, 9]
+    assert report["verifier_errors"] == 10
+    with pytest.raises(VerifierErrorRate):
+        mine_failures(task, ConstantGenerator(), task.generate(200), MiningConfig(k=2), progress=False)

@@ -28,7 +28,7 @@ from typing import Any
 from rrr.episode import EpisodeConfig, run_episodes
 from rrr.evaluation.stats import mean_interval, pass_at_k, proportion
 from rrr.generation.base import Generator, SamplingParams
-from rrr.tasks import Task, get_task
+from rrr.tasks import Task, check_verifier_error_rate, get_task, safe_verify
 from rrr.utils.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
 
 
@@ -54,6 +54,10 @@ class EvalConfig:
     num_samples: int = 0
     sample_temperature: float = 0.7
     batch_size: int = 64
+    #: Stop once more than this fraction of verifications hit a verifier error (a raising or ill-typed user
+    #: ``verify``: counted as failed, reason "verifier error: ..."), judged after ``MIN_VERIFICATIONS`` of them;
+    #: 1.0 never stops. Accuracy over a broken verifier measures the bug, not the model.
+    max_verifier_error_rate: float = 0.05
 
     def __post_init__(self):
         if self.n is not None and self.n < 1:
@@ -64,6 +68,8 @@ class EvalConfig:
             raise ValueError("pass@k needs sampled attempts: set sample_temperature > 0")
         if self.batch_size < 1:
             raise ValueError("batch_size must be >= 1")
+        if not 0 <= self.max_verifier_error_rate <= 1:
+            raise ValueError(f"max_verifier_error_rate must be in [0, 1], got {self.max_verifier_error_rate}")
 
     def episode_config(self) -> EpisodeConfig:
         return EpisodeConfig(
@@ -91,7 +97,17 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _sample_row(task: Task, ep, k_correct: int | None, k_total: int) -> dict[str, Any]:
+#: Verifications before evaluation judges its verifier-error rate (the same as training's), so one odd completion
+#: in a small evaluation is reported, not fatal.
+MIN_VERIFICATIONS = 200
+
+
+def _episode_verdicts(ep) -> list:
+    return [a.verdict for a in ep.attempts] + [v for outcome in ep.reflections for v in outcome.verdicts]
+
+
+def _sample_row(task: Task, ep, k_correct: int | None, k_total: int, k_errors: int = 0) -> dict[str, Any]:
+    verdicts = _episode_verdicts(ep)
     row = {
         "id": ep.example_id,
         "prompt": task.attempt_messages(ep.example)[-1]["content"],
@@ -104,6 +120,9 @@ def _sample_row(task: Task, ep, k_correct: int | None, k_total: int) -> dict[str
         "retry_reason": None,
         "leaked": None,
         "second_try_passed": ep.passed_within_two,
+        # verdicts of the episode (and of its pass@k samples) and how many of them are verifier errors
+        "verifications": len(verdicts) + k_total,
+        "verifier_errors": sum(v.error is not None for v in verdicts) + k_errors,
     }
     if task.difficulty_column and task.difficulty_column in ep.example:
         row["difficulty"] = ep.example[task.difficulty_column]
@@ -137,6 +156,9 @@ def summarize(rows: list[dict], num_samples: int = 0) -> dict[str, Any]:
         "gain": proportion(fixed, n),
         "fix_rate": proportion(fixed, len(failed)),
         "leak_rate": proportion(sum(bool(r["leaked"]) for r in reflected), len(reflected)),
+        # rows written before verifier errors were counted have neither key: they count as none
+        "verifier_errors": sum(r.get("verifier_errors", 0) for r in rows),
+        "verifications": sum(r.get("verifications", 0) for r in rows),
     }
     if num_samples:
         ks = sorted({k for k in (1, 2, 4, 8, 16, 32, 64, num_samples) if k <= num_samples})
@@ -186,11 +208,12 @@ def evaluate(
     for i in range(0, len(todo), config.batch_size):
         chunk = todo[i : i + config.batch_size]
         episodes = run_episodes(task, generator, chunk, episode_config)
-        counts = _sample_attempts(task, generator, chunk, config) if config.num_samples else [None] * len(chunk)
-        rows = [_sample_row(task, ep, c, config.num_samples) for ep, c in zip(episodes, counts)]
+        counts = _sample_attempts(task, generator, chunk, config) if config.num_samples else [(None, 0)] * len(chunk)
+        rows = [_sample_row(task, ep, c, config.num_samples, e) for ep, (c, e) in zip(episodes, counts)]
         if samples_path:
             append_jsonl(samples_path, rows)
         new_rows.extend(rows)
+        _check_verifier_errors(task, [*done.values(), *new_rows], config)
         bar.update(len(chunk))
         bar.set_postfix(first=f"{sum(r['attempt_passed'] for r in rows) / len(rows):.2f}")
     bar.close()
@@ -198,10 +221,14 @@ def evaluate(
 
     by_id = {**done, **{r["id"]: r for r in new_rows}}
     rows = [by_id[task.example_id(ex)] for ex in examples]
+    _check_verifier_errors(task, rows, config)
     metrics = summarize(rows, config.num_samples)
     baseline = task.majority_baseline(examples)
     if baseline is not None:
         metrics["majority_baseline"] = baseline
+    surface = task.surface_baseline(examples)
+    if surface is not None:
+        metrics["surface_baseline"] = surface
     results = {
         "model": model_name,
         "task": task.name,
@@ -217,12 +244,24 @@ def evaluate(
     return results
 
 
-def _sample_attempts(task: Task, generator: Generator, chunk: list[dict], config: EvalConfig) -> list[int]:
-    """Count passing first attempts among ``num_samples`` sampled ones per example (for pass@k)."""
+def _check_verifier_errors(task: Task, rows: list[dict], config: EvalConfig) -> None:
+    """Stop with ``VerifierErrorRate`` once the evaluation's verifier errors pass ``max_verifier_error_rate``."""
+    total = sum(r.get("verifications", 0) for r in rows)
+    if total >= MIN_VERIFICATIONS:
+        errors = sum(r.get("verifier_errors", 0) for r in rows)
+        check_verifier_error_rate(errors, total, config.max_verifier_error_rate, f"evaluation of task {task.name!r}")
+
+
+def _sample_attempts(task: Task, generator: Generator, chunk: list[dict], config: EvalConfig) -> list[tuple[int, int]]:
+    """``(passing, verifier errors)`` among ``num_samples`` sampled first attempts per example (for pass@k)."""
     k = config.num_samples
     params = SamplingParams(config.attempt_max_tokens, config.sample_temperature, config.top_p, seed=config.seed + 1)
     gens = generator.generate([task.attempt_messages(ex) for ex in chunk for _ in range(k)], params)
-    return [sum(task.verify(ex, gens[j * k + s].text).passed for s in range(k)) for j, ex in enumerate(chunk)]
+    out = []
+    for j, ex in enumerate(chunk):
+        verdicts = [safe_verify(task, ex, gens[j * k + s].text) for s in range(k)]
+        out.append((sum(v.passed for v in verdicts), sum(v.error is not None for v in verdicts)))
+    return out
 
 
 def _prepare_output_dir(output_dir: str, config: EvalConfig, model_name: str, weights: str | None) -> dict[str, dict]:
@@ -232,7 +271,9 @@ def _prepare_output_dir(output_dir: str, config: EvalConfig, model_name: str, we
     """
     os.makedirs(output_dir, exist_ok=True)
     spec_path = os.path.join(output_dir, "eval_config.json")
-    spec = {"model": model_name, "weights": weights, "config": asdict(config)}
+    # The error-rate limit is not part of what is evaluated: raising it after a stop resumes the same evaluation.
+    settings = {k: v for k, v in asdict(config).items() if k != "max_verifier_error_rate"}
+    spec = {"model": model_name, "weights": weights, "config": settings}
     if os.path.exists(spec_path):
         with open(spec_path) as f:
             previous = json.load(f)
@@ -262,9 +303,12 @@ def _pct(m: dict | None) -> str:
 def format_results_table(results: list[dict]) -> str:
     """One markdown table, one row per model (accuracy % with 95% CI)."""
     has_base = any("majority_baseline" in r["metrics"] for r in results)
+    has_surface = any("surface_baseline" in r["metrics"] for r in results)
+    has_errors = any(r["metrics"].get("verifier_errors") for r in results)
     has_k = [k for k in results[0]["metrics"].get("pass_at_k", {})] if results else []
     head = ["model", "task", "n", "1st try", "2nd try (after reflection)", "gain", "fixed / failed", "leak rate"]
-    head += has_k + (["majority baseline"] if has_base else [])
+    head += has_k + (["majority baseline"] if has_base else []) + (["surface baseline"] if has_surface else [])
+    head += ["verifier errors"] if has_errors else []
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
         m = r["metrics"]
@@ -281,6 +325,10 @@ def format_results_table(results: list[dict]) -> str:
         cells += [_pct(m.get("pass_at_k", {}).get(k)) for k in has_k]
         if has_base:
             cells.append(f"{100 * m['majority_baseline']:.1f}" if "majority_baseline" in m else "–")
+        if has_surface:
+            cells.append(f"{100 * m['surface_baseline']:.1f}" if "surface_baseline" in m else "–")
+        if has_errors:
+            cells.append(f"{m.get('verifier_errors', 0)} / {m.get('verifications', 0)}")
         lines.append("| " + " | ".join(cells) + " |")
     per = [r for r in results if "per_difficulty" in r["metrics"]]
     if per:

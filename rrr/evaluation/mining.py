@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from rrr.generation.base import Generator, SamplingParams
-from rrr.tasks import Task
+from rrr.tasks import Task, check_verifier_error_rate, safe_verify
 
 RULES = ("any", "majority", "all")
 
@@ -27,6 +27,9 @@ class MiningConfig:
     max_tokens: int = 512
     batch_size: int = 64
     seed: int = 0
+    #: Stop once more than this fraction of sampled attempts hit a verifier error (judged after 200 of them); an
+    #: errored attempt is neither a pass nor a failure, so it is never mined as a "failed attempt".
+    max_verifier_error_rate: float = 0.05
 
     def __post_init__(self):
         if self.rule not in RULES:
@@ -48,6 +51,7 @@ def mine_failures(task: Task, generator: Generator, examples: list[dict], config
 
     params = SamplingParams(config.max_tokens, config.temperature, config.top_p, seed=config.seed)
     kept, stats = [], defaultdict(lambda: [0, 0])  # difficulty -> [kept, total]
+    errors = verified = 0
     bar = tqdm(total=len(examples), desc=f"mining {task.name} (k={config.k})", disable=not progress)
     for i in range(0, len(examples), config.batch_size):
         chunk = examples[i : i + config.batch_size]
@@ -55,10 +59,14 @@ def mine_failures(task: Task, generator: Generator, examples: list[dict], config
         gens = generator.generate(convs, params)
         for j, ex in enumerate(chunk):
             texts = [g.text for g in gens[j * config.k : (j + 1) * config.k]]
-            failed = [t for t in texts if not task.verify(ex, t).passed]
+            verdicts = [safe_verify(task, ex, t) for t in texts]
+            failed = [t for t, v in zip(texts, verdicts) if not v.passed and v.error is None]
+            judged = sum(v.error is None for v in verdicts)
+            errors += len(verdicts) - judged
+            verified += len(verdicts)
             level = str(ex.get(task.difficulty_column, "all")) if task.difficulty_column else "all"
             stats[level][1] += 1
-            if keep(config.k - len(failed), config.k, config.rule):
+            if failed and keep(judged - len(failed), judged, config.rule):
                 stats[level][0] += 1
                 kept.append(
                     {
@@ -69,6 +77,8 @@ def mine_failures(task: Task, generator: Generator, examples: list[dict], config
                     }
                 )
         bar.update(len(chunk))
+        if verified >= 200:
+            check_verifier_error_rate(errors, verified, config.max_verifier_error_rate, f"mining task {task.name!r}")
     bar.close()
     total_kept = sum(s[0] for s in stats.values())
     report = {
@@ -76,6 +86,7 @@ def mine_failures(task: Task, generator: Generator, examples: list[dict], config
         "kept": total_kept,
         "failure_rate": total_kept / len(examples) if examples else float("nan"),
         "per_difficulty": {lvl: {"n": t, "kept": k, "failure_rate": k / t} for lvl, (k, t) in sorted(stats.items())},
+        "verifier_errors": errors,
         "config": vars(config),
     }
     return kept, report

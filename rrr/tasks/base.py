@@ -139,6 +139,15 @@ class Task(ABC):
         """Accuracy of always giving the most common answer, where the task has a small answer space; else None."""
         return None
 
+    def surface_baseline(self, examples) -> float | None:
+        """Accuracy of a small classifier that sees only surface statistics of the prompt, fitted on the task's
+        generated training data and applied to ``examples``; None for tasks without one.
+
+        Printed beside ``majority_baseline``: when it is much higher, the data has a shortcut (a model can score
+        without solving the task), and accuracy must be read against it rather than against the majority.
+        """
+        return None
+
     # ------------------------------------------------------------------------------------------------------------
     # Data
     # ------------------------------------------------------------------------------------------------------------
@@ -266,7 +275,8 @@ def check_verifier_error_rate(errors: int, total: int, max_rate: float, where: s
         raise VerifierErrorRate(
             f"{where}: {errors} of {total} verifications ({rate:.1%}) hit a verifier error, above the limit of "
             f"{max_rate:.1%}. Fix the task's verify() (the first traceback of each error class is in the log), or "
-            f"raise the limit: set max_verifier_error_rate above {rate:.2f} in the run's config (1.0 never stops)."
+            f"raise the limit: max_verifier_error_rate above {rate:.2f} in the run's config, or "
+            "--max-verifier-error-rate for scripts/evaluate.py (1.0 never stops)."
         )
 
 

@@ -15,10 +15,19 @@ Design decisions, and why:
   (86%, 82.7%) sit *below* the majority baseline. The generator here makes exactly half of every difficulty YES
   (``majority_baseline`` = 0.5), draws the number of meetings and of rooms independently of the label (so neither
   predicts it), and evaluation should report ``majority_baseline`` beside accuracy anyway.
+* **No surface shortcut.** Balanced labels are not enough: in the first version of this generator the *density*
+  (meeting-hours / span of the day's meetings) with the difficulty and rooms predicted YES/NO 79.8% of the time (a
+  crowded day is a NO) and the min-rooms answer 70% against a 42% majority. Now every generation unit — a YES/NO
+  pair with the same meetings count and rooms, or a min-rooms group holding each answer of its difficulty once —
+  shares one span and one multiset of durations; only *where* the meetings lie differs. Density, span, total and
+  longest duration are then distributed exactly alike for every answer of a cell, and ``surface_baseline`` (a
+  cell-majority classifier on meeting count, rooms and density, fitted on generated training data) scores the
+  majority baseline. Statistics that compare meetings (how many pairs overlap or touch) still tell answers
+  apart — counting overlaps *is* the task.
 * **Tight rooms.** ``rooms`` is ``max_overlap`` (YES) or ``max_overlap - 1`` (NO): the answer always hinges on
   counting the peak exactly; an off-by-one count flips it. Loose rooms would make most instances guessable from a
   glance at how crowded the day is.
-* **Traps for heuristics.** Hard instances mix two sampling schemes so that half of each label's hard instances
+* **Traps for heuristics.** Hard instances are selected so that half of each label's hard instances
   (``ceil(k / 2)`` of ``k``) fool ``naive_adjacent_peak`` — the "sort, then count the longest chain of neighbours
   that overlap" shortcut a weak solver uses — and the other half do not, so the shortcut scores 50% on hard. It
   overcounts chains (A overlaps B, B overlaps C, A and C do not: wrong on YES instances) and undercounts a long
@@ -43,6 +52,7 @@ completion costs milliseconds.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -51,6 +61,7 @@ import string
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from fractions import Fraction
 from typing import Any
 
 from rrr.tasks.base import GENERATED, Example, Task, TaskDataError, Verdict
@@ -66,10 +77,12 @@ MIN_DURATION, MAX_DURATION = 1, 4
 #: difficulty -> (min meetings, max meetings, min rooms, max rooms, rooms cap below the number of meetings). Rooms
 #: are at most ``meetings - cap``: 1 so that a NO instance (peak = rooms + 1) exists; 2 on hard because a NO instance
 #: that fools ``naive_adjacent_peak`` needs a meeting outside the peak (if all n meetings overlap, the naive run is n).
+#: The smallest meetings count admits every rooms value, so the count says nothing about the rooms (or the min-rooms
+#: answer) within a difficulty; two meetings are never enough: they clash exactly when their hours exceed their span.
 _SPEC: dict[str, tuple[int, int, int, int, int]] = {
-    "easy": (2, 3, 1, 2, 1),
-    "medium": (3, 5, 1, 3, 1),
-    "hard": (5, 8, 2, 4, 2),
+    "easy": (3, 3, 1, 2, 1),
+    "medium": (4, 5, 1, 3, 1),
+    "hard": (6, 8, 2, 4, 2),
 }
 #: One meeting set in this many goes to the held-out pool (evaluation splits); the rest to the training pool.
 _HELD_OUT_EVERY = 5
@@ -260,6 +273,86 @@ def majority_baseline(dataset_or_examples: Iterable[Example], variant: str = "ye
     return max(counts.values()) / total
 
 
+#: Generated training examples the surface-statistics baseline is fitted on (per variant, once per process).
+SURFACE_FIT_EXAMPLES = 3_000
+
+
+def surface_features(example: Example, variant: str = "yes_no") -> tuple:
+    """What a prompt shows without comparing meetings: ``(meetings count, rooms, density)`` (min-rooms: no rooms,
+    which its prompt does not give). Density is meeting-hours / span, exact (a ``Fraction``). Raises ``ValueError``
+    on a malformed example."""
+    meetings = parse_meetings(example.get("meetings"))
+    if isinstance(meetings, str):
+        raise ValueError(f"malformed example: {meetings}")
+    span, hours = surface_signature(meetings)
+    density = Fraction(hours, span)
+    if variant == "min_rooms":
+        return (len(meetings), density)
+    rooms = parse_rooms(example.get("rooms"))
+    if isinstance(rooms, str):
+        raise ValueError(f"malformed example: {rooms}")
+    return (len(meetings), rooms, density)
+
+
+def _answer(example: Example, variant: str) -> str:
+    meetings = parse_meetings(example.get("meetings"))
+    if isinstance(meetings, str):
+        raise ValueError(f"malformed example: {meetings}")
+    peak = max_overlap(meetings)
+    if variant == "min_rooms":
+        return str(peak)
+    rooms = parse_rooms(example.get("rooms"))
+    if isinstance(rooms, str):
+        raise ValueError(f"malformed example: {rooms}")
+    return "YES" if peak <= rooms else "NO"
+
+
+@functools.lru_cache(maxsize=8)
+def _surface_model(variant: str, n: int, seed: int) -> tuple[tuple[int, dict[tuple, str]], ...]:
+    """Cell-majority tables fitted on ``n`` generated training examples: for every prefix length of the features
+    (all of them, then fewer, down to none), the most common answer of each cell."""
+    rows = generate_examples(n, seed=seed, split="train", variant=variant)
+    features = [surface_features(row, variant) for row in rows]
+    answers = [_answer(row, variant) for row in rows]
+    tables = []
+    for k in range(len(features[0]), -1, -1):
+        counts: dict[tuple, Counter] = {}
+        for feature, answer in zip(features, answers):
+            counts.setdefault(feature[:k], Counter())[answer] += 1
+        tables.append((k, {key: c.most_common(1)[0][0] for key, c in counts.items()}))
+    return tuple(tables)
+
+
+def surface_baseline(
+    examples: Iterable[Example], variant: str = "yes_no", fit_examples: int = SURFACE_FIT_EXAMPLES, seed: int = 0
+) -> float:
+    """Accuracy of answering from surface statistics alone: a cell-majority classifier on ``surface_features``.
+
+    Fitted on ``fit_examples`` generated *training* examples (seeded, cached per process), applied to ``examples``;
+    a cell never seen in training backs off to the cell of fewer features (density dropped, then rooms, ...), down
+    to the overall majority. Beside ``majority_baseline`` it tells whether the data has a shortcut: on this
+    generator the two agree within a point; on the first version the density alone scored 79.8% on YES/NO (majority
+    50%). Labels are recomputed from ``meetings``; a malformed or empty input raises ``ValueError``.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown scheduling variant {variant!r}; valid variants: {', '.join(VARIANTS)}")
+    if fit_examples < 1:
+        raise ValueError(f"fit_examples must be >= 1, got {fit_examples}")
+    tables = _surface_model(variant, fit_examples, seed)
+    right = total = 0
+    for i, example in enumerate(examples):
+        try:
+            feature, answer = surface_features(example, variant), _answer(example, variant)
+        except ValueError as exc:
+            raise ValueError(f"example {i}: {exc}") from None
+        guess = next(table[feature[:k]] for k, table in tables if feature[:k] in table)
+        right += guess == answer
+        total += 1
+    if total == 0:
+        raise ValueError("surface_baseline of an empty dataset")
+    return right / total
+
+
 def _as_int(value: Any) -> int | None:
     """``value`` as an int if it is an integer (numpy ints, integral floats like 9.0), else None."""
     if isinstance(value, bool):
@@ -334,8 +427,9 @@ def _window_sample(rng: random.Random, n: int) -> list[Meeting]:
 def _nested_sample(rng: random.Random, n: int) -> list[Meeting]:
     """A long meeting with a short meeting nested at its start and a cluster starting when the short one ends.
 
-    This is the shape on which ``naive_adjacent_peak`` undercounts (the short meeting breaks the chain), the only
-    way it can wrongly answer NO instances; the rest of the meetings are random.
+    This is the shape on which ``naive_adjacent_peak`` undercounts (the short meeting breaks the chain); the rest of
+    the meetings are random. The generator takes only its span and meeting-hours (the signature of half of the hard
+    units), so that crowded, nested days are among the signatures hard instances are placed with.
     """
     a = rng.randint(DAY_START, DAY_END - 4)
     long_meeting = (a, a + 4)
@@ -350,49 +444,100 @@ def _nested_sample(rng: random.Random, n: int) -> list[Meeting]:
     return out
 
 
+def _random_durations(rng: random.Random, n: int, signature: tuple[int, int]) -> list[int] | None:
+    """``n`` durations (1 to ``MAX_DURATION``, none longer than the span) summing to the signature's meeting-hours."""
+    span, hours = signature
+    longest = min(MAX_DURATION, span)
+    if not n * MIN_DURATION <= hours <= n * longest or span > DAY_END - DAY_START or n < 2:
+        return None
+    durations = [MIN_DURATION] * n
+    extra = hours - n * MIN_DURATION
+    while extra:  # each remaining hour to a random meeting that can still grow
+        i = int(rng.random() * n)
+        if durations[i] < longest:
+            durations[i] += 1
+            extra -= 1
+    return durations
+
+
+def _place(rng: random.Random, span: int, durations: Sequence[int]) -> list[Meeting]:
+    """Meetings of these durations within ``span`` hours: one starts at the first hour, another ends at the last,
+    the rest start anywhere in between (``_shift_into_pool`` then moves the block to a random hour of the day).
+
+    Every example of a generation unit has the same span and the same durations, placed by this one function
+    whatever its answer: nothing but *where* the meetings lie (so, the overlaps) tells the answers apart.
+    """
+    random_ = rng.random
+    n = len(durations)
+    first = int(random_() * n)
+    last = (first + 1 + int(random_() * (n - 1))) % n  # another meeting
+    meetings = []
+    for i, d in enumerate(durations):
+        offset = 0 if i == first else span - d if i == last else int(random_() * (span - d + 1))
+        meetings.append((DAY_START + offset, DAY_START + offset + d))
+    return meetings
+
+
 def _has_touching(meetings: Sequence[Meeting]) -> bool:
     ends = {end for _, end in meetings}
     return any(start in ends for start, _ in meetings)
 
 
-def _plan(n: int) -> list[dict[str, Any]]:
-    """The (difficulty, label, constraint) of every example, before shuffling.
+def surface_signature(meetings: Sequence[Sequence[int]]) -> tuple[int, int]:
+    """``(span, meeting-hours)``: statistics read off a prompt without comparing any two meetings.
 
-    Rounding: each difficulty gets ``n // 3`` examples and the remainder goes to easy, then medium. Each difficulty
-    is half YES, half NO; when its count is odd the extra example alternates YES, NO, YES over the difficulties, so
-    the whole set is off balance by at most one. Within each (difficulty, label) group, every third example must
-    contain touching meetings (for YES: touching meetings that flip the answer if counted as clashing), and on hard
-    every other example must fool ``naive_adjacent_peak`` (the rest must not), i.e. ceil(k / 2) of k per label.
+    ``span`` is last end minus first start, ``meeting-hours`` the sum of the durations; their ratio is the
+    *density*. The generator gives every answer of a cell the same distribution of this pair (see
+    ``generate_examples``), so density, span and total hours carry no information about the answer.
+    """
+    return max(e for _, e in meetings) - min(s for s, _ in meetings), sum(e - s for s, e in meetings)
+
+
+def _plan(n: int, variant: str, rng: random.Random) -> list[dict[str, Any]]:
+    """The generation units, before shuffling; every example of a unit shares its meetings count and signature.
+
+    Rounding: each difficulty gets ``n // 3`` examples and the remainder goes to easy, then medium. YES/NO: each
+    difficulty is half YES, half NO, generated as pairs that also share the rooms; when its count is odd the extra
+    (unpaired) example alternates YES, NO, YES over the difficulties, so the whole set is off balance by at most one.
+    Min-rooms: units are groups holding each answer of the difficulty (``rooms`` range of ``_SPEC``: easy 1-2,
+    medium 1-3, hard 2-4) once; a remainder forms one group of randomly chosen answers. Every third unit must
+    contain touching meetings that flip the answer if counted as clashing (YES/NO on NO instances: any touching
+    pair), and on hard every other unit must fool ``naive_adjacent_peak`` (the rest must not), i.e. ceil(k / 2) of
+    k per answer.
     """
     counts = [n // 3 + (1 if i < n % 3 else 0) for i in range(3)]
     plan: list[dict[str, Any]] = []
     extra_yes = True
     for difficulty, count in zip(DIFFICULTIES, counts):
-        n_yes = n_no = count // 2
-        if count % 2:
-            if extra_yes:
-                n_yes += 1
-            else:
-                n_no += 1
-            extra_yes = not extra_yes
-        for label, k in (("YES", n_yes), ("NO", n_no)):
-            for j in range(k):
-                plan.append(
-                    {
-                        "difficulty": difficulty,
-                        "label": label,
-                        "touch": j % 3 == 1,
-                        "naive_wrong": (j % 2 == 0) if difficulty == "hard" else None,
-                    }
-                )
+        if variant == "yes_no":
+            units: list[tuple] = [("YES", "NO")] * (count // 2)
+            if count % 2:
+                units.append(("YES",) if extra_yes else ("NO",))
+                extra_yes = not extra_yes
+        else:
+            _, _, min_rooms, max_rooms, _ = _SPEC[difficulty]
+            peaks = tuple(range(min_rooms, max_rooms + 1))
+            units = [peaks] * (count // len(peaks))
+            if count % len(peaks):
+                units.append(tuple(sorted(rng.sample(peaks, count % len(peaks)))))
+        for j, members in enumerate(units):
+            plan.append(
+                {
+                    "difficulty": difficulty,
+                    "members": members,
+                    "touch": j % 3 == 1,
+                    "naive_wrong": (j % 2 == 0) if difficulty == "hard" else None,
+                }
+            )
     return plan
 
 
 def _shift_into_pool(rng: random.Random, meetings: list[Meeting], held_out: bool) -> list[Meeting] | None:
     """``meetings`` moved by a whole number of hours (within the day) into the wanted pool, or None if no shift does.
 
-    Shifting keeps every property the generator selects for (peak, naive run, touching meetings), so this replaces
-    most of the pool rejection, which would otherwise cost 5x more samples for the held-out splits.
+    Shifting keeps every property the generator selects for (peak, naive run, touching meetings, surface
+    signature), so this replaces most of the pool rejection, which would otherwise cost 5x more samples for the
+    held-out splits.
     """
     lo = DAY_START - min(s for s, _ in meetings)
     hi = DAY_END - max(e for _, e in meetings)
@@ -405,51 +550,100 @@ def _shift_into_pool(rng: random.Random, meetings: list[Meeting], held_out: bool
     return None
 
 
-#: Tries per example before the touching-meetings constraint is dropped, and rejected repeats (of a meeting set
-#: already in the split) before a repeat is accepted: easy instances come from a space of a few hundred, so a large
-#: split must repeat some. The other constraints (peak, pool, naive-wrong on hard) are satisfiable for every
-#: (meetings, rooms) the generator draws; ``_MAX_TRIES`` only turns a future bug into an error instead of a hang.
-_SOFT_TRIES = 500
+#: Samples spent on one instance of a unit with a given signature before a new signature is drawn; signatures per
+#: unit (the first ``_UNIT_TOUCH_TRIES`` with the touching constraint, the rest without: easy instances come from a
+#: small space); rejected repeats (of a meeting set already in the split) before a repeat is accepted. Every unit the
+#: plan asks for is satisfiable; ``_UNIT_TRIES`` only turns a future bug into an error instead of a hang.
+_MATCH_TRIES = 100
+_UNIT_TRIES = 2_000
+_UNIT_TOUCH_TRIES = 40
 _MAX_REPEATS = 20
-_MAX_TRIES = 1_000_000
 
 
-def _generate_one(rng: random.Random, item: dict[str, Any], held_out: bool, seen: set) -> tuple[list[Meeting], int]:
-    difficulty, label = item["difficulty"], item["label"]
-    min_n, max_n, min_rooms, max_rooms, cap = _SPEC[difficulty]
-    # n and rooms are drawn once, before any rejection, so that neither carries information about the label.
-    n = rng.randint(min_n, max_n)
-    rooms = rng.randint(min_rooms, min(max_rooms, n - cap))
-    target = rooms if label == "YES" else rooms + 1
-    # Touching meetings do not overlap each other, so they need a peak below the number of meetings.
-    want_touch = item["touch"] and (label == "YES" or target < n)
+def _generate_one(
+    rng: random.Random,
+    variant: str,
+    n: int,
+    peak: int,
+    rooms: int,
+    touch: bool,
+    naive_wrong: bool | None,
+    held_out: bool,
+    seen: set,
+    span: int,
+    durations: Sequence[int],
+) -> list[Meeting] | None:
+    """One sorted instance with this peak, span, durations and traps, or None after ``_MATCH_TRIES`` samples."""
+    if -(-sum(durations) // span) > peak:
+        return None  # more meeting-hours than `peak` rooms can hold over the span: no such instance
+    # Touching meetings do not overlap each other, so a touching trap needs a peak below the number of meetings.
+    yes = variant == "yes_no" and peak <= rooms
+    want_touch = touch and (yes or peak < n)
     repeats = 0
-    for tries in range(1, _MAX_TRIES + 1):
-        if difficulty == "hard" and rng.random() < 0.5:
-            meetings = _nested_sample(rng, n)
-        else:
-            meetings = _window_sample(rng, n)
-        if max_overlap(meetings) != target:
+    for _ in range(_MATCH_TRIES):
+        meetings = _place(rng, span, durations)
+        if max_overlap(meetings) != peak:
             continue
-        if item["naive_wrong"] is not None and naive_is_wrong(meetings, rooms) != item["naive_wrong"]:
-            continue
-        if want_touch and tries <= _SOFT_TRIES:
-            # YES: touching meetings that flip the answer if counted as clashing; NO: any touching pair.
-            if label == "YES" and closed_overlap(meetings) <= rooms:
+        if naive_wrong is not None:
+            wrong = naive_is_wrong(meetings, rooms) if variant == "yes_no" else naive_adjacent_peak(meetings) != peak
+            if wrong != naive_wrong:
                 continue
-            if label == "NO" and not _has_touching(meetings):
+        if want_touch:
+            if variant == "yes_no" and not yes:
+                if not _has_touching(meetings):  # NO: any touching pair
+                    continue
+            elif closed_overlap(meetings) <= (rooms if yes else peak):  # touching meetings that flip the answer
                 continue
         shifted = _shift_into_pool(rng, meetings, held_out)
         if shifted is None:
             continue
         shifted.sort()
-        key = tuple(shifted)
-        if key in seen and repeats < _MAX_REPEATS:
+        if tuple(shifted) in seen and repeats < _MAX_REPEATS:
             repeats += 1
             continue
-        seen.add(key)
-        return shifted, rooms
-    raise RuntimeError(f"scheduling generator found no instance for {item} with {n} meetings, {rooms} rooms")
+        return shifted
+    return None
+
+
+def _generate_unit(rng: random.Random, item: dict[str, Any], variant: str, held_out: bool, seen: set) -> list:
+    """``[(meetings, rooms), ...]`` for one plan unit, one instance per member, all with the same signature.
+
+    The signature is drawn from the label-free samplers (``_window_sample``, and ``_nested_sample`` for half of the
+    hard units: what a crowded or sparse day looks like), then every member is placed by ``_place`` with that span
+    and one shared draw of durations and rejection on its peak and traps; when a member does not turn up, a new signature is
+    drawn. Signatures that survive are those every member can reach, and each appears once per member, so within
+    every (difficulty, meetings, rooms) cell density, span and total hours are distributed alike for every answer.
+    The number of meetings (and, for YES/NO, the rooms) is drawn once per unit, before any rejection.
+    """
+    difficulty, members = item["difficulty"], item["members"]
+    min_n, max_n, min_rooms, max_rooms, cap = _SPEC[difficulty]
+    n = rng.randint(min_n, max_n)
+    if variant == "yes_no":
+        rooms = rng.randint(min_rooms, min(max_rooms, n - cap))
+        wanted = [(rooms if label == "YES" else rooms + 1, rooms) for label in members]
+    else:
+        wanted = [(peak, peak) for peak in members]  # rooms column: the minimum that suffices
+    wanted.sort()  # the lowest peak first: it is the rarest at a given signature, so a hopeless one fails early
+    lowest = wanted[0][0]
+    for attempt in range(_UNIT_TRIES):
+        touch = item["touch"] and attempt < _UNIT_TOUCH_TRIES
+        sample = _nested_sample(rng, n) if difficulty == "hard" and rng.random() < 0.5 else _window_sample(rng, n)
+        signature = surface_signature(sample)
+        durations = _random_durations(rng, n, signature)
+        if durations is None or -(-signature[1] // signature[0]) > lowest:
+            continue
+        out = []
+        for peak, rooms in wanted:
+            meetings = _generate_one(
+                rng, variant, n, peak, rooms, touch, item["naive_wrong"], held_out, seen, signature[0], durations
+            )  # fmt: skip
+            if meetings is None:
+                break
+            out.append((meetings, rooms))
+        else:
+            seen.update(tuple(meetings) for meetings, _ in out)
+            return out
+    raise RuntimeError(f"scheduling generator found no instances for {item} with {n} meetings")
 
 
 def generate_examples(n: int, seed: int = 0, split: str = "train", variant: str = "yes_no") -> list[Example]:
@@ -458,21 +652,27 @@ def generate_examples(n: int, seed: int = 0, split: str = "train", variant: str 
         raise ValueError(f"unknown scheduling variant {variant!r}; valid variants: {', '.join(VARIANTS)}")
     if not isinstance(n, int) or isinstance(n, bool) or n < 0:
         raise ValueError(f"n must be a non-negative integer, got {n!r}")
-    rng = random.Random(_stable_int("rrr.scheduling", seed, split))
+    rng = random.Random(_stable_int("rrr.scheduling", seed, split, variant))
     held_out = split != "train"
-    plan = _plan(n)
+    plan = _plan(n, variant, rng)
     rng.shuffle(plan)
     seen: set = set()
+    drawn: list[tuple[str, list[Meeting], int]] = []
+    for item in plan:
+        drawn.extend(
+            (item["difficulty"], meetings, rooms)
+            for meetings, rooms in _generate_unit(rng, item, variant, held_out, seen)
+        )
+    rng.shuffle(drawn)  # the members of a unit are not neighbours
     rows: list[Example] = []
-    for i, item in enumerate(plan):
-        meetings, rooms = _generate_one(rng, item, held_out, seen)
+    for i, (difficulty, meetings, rooms) in enumerate(drawn):
         peak = max_overlap(meetings)
         rows.append(
             {
                 "id": f"scheduling-{split}-{seed}-{i:06d}",
                 "meetings": [[s, e] for s, e in meetings],
                 "rooms": rooms,
-                "difficulty": item["difficulty"],
+                "difficulty": difficulty,
                 "answer": str(peak) if variant == "min_rooms" else ("YES" if peak <= rooms else "NO"),
                 "max_overlap": peak,
             }
@@ -736,6 +936,10 @@ class SchedulingTask(Task):
         """Accuracy of always giving this variant's most common answer (see the module-level function)."""
         return majority_baseline(dataset_or_examples, variant=self.variant)
 
+    def surface_baseline(self, examples: Iterable[Example]) -> float:
+        """Accuracy of answering from meeting count, rooms and density alone (see the module-level function)."""
+        return surface_baseline(examples, variant=self.variant)
+
     # ------------------------------------------------------------------------------------------------------------
     # Data
     # ------------------------------------------------------------------------------------------------------------
@@ -743,11 +947,13 @@ class SchedulingTask(Task):
         """``n`` examples, deterministic per ``(seed, split)`` (a SHA-256 of both seeds the RNG, never ``hash()``).
 
         Columns: ``id``, ``meetings`` (``[[start, end], ...]`` sorted by start, hours 8..20, durations 1..4),
-        ``rooms``, ``difficulty`` (easy: 2–3 meetings, medium: 3–5, hard: 5–8; equal thirds, the remainder going to
+        ``rooms``, ``difficulty`` (easy: 3 meetings, medium: 4–5, hard: 6–8; equal thirds, the remainder going to
         easy then medium), ``answer`` (``"YES"``/``"NO"``, or the number of rooms as a string for min-rooms) and
-        ``max_overlap``. Exactly half of each difficulty is YES (an odd count's extra example alternates YES, NO,
-        ...); rooms is ``max_overlap`` (YES) or ``max_overlap - 1`` (NO); at least half of the hard examples of each
-        label fool ``naive_adjacent_peak``. ``split="train"`` draws from the training pool, any other split from the
+        ``max_overlap``. YES/NO: exactly half of each difficulty is YES (an odd count's extra example alternates YES,
+        NO, ...); rooms is ``max_overlap`` (YES) or ``max_overlap - 1`` (NO). Min-rooms: each answer of a difficulty
+        (easy 1–2 rooms, medium 1–3, hard 2–4) equally often, ``rooms`` = the answer. At least half of the hard
+        examples of each answer fool ``naive_adjacent_peak``; density and the durations carry no information about
+        the answer (see the module docstring). ``split="train"`` draws from the training pool, any other split from the
         disjoint held-out pool. Within a split, repeats are avoided but allowed when the space is too small.
         """
         return generate_examples(n, seed=seed, split=split, variant=self.variant)
