@@ -18,7 +18,7 @@ from rrr.demo.config import DEMO_TASK, DemoConfig
 from rrr.demo.pipeline import STAGE_FILE, DemoError, DemoPipeline
 from rrr.demo.task import DemoSchedulingTask, check_witness
 from rrr.evaluation.stats import paired_difference
-from rrr.tasks import get_task
+from rrr.tasks import get_task, last_answer
 from rrr.tasks.scheduling import max_overlap
 
 TINY = {
@@ -191,11 +191,13 @@ def test_config_rejects_unknown_keys_and_reads_the_recipe():
     assert config.rrr.max_steps == 7 and config.output_dir == "runs/demo"
 
 
-def test_sft_lifts_first_try_above_the_majority_baseline(tmp_path):
-    """Cheap learning check (~15 s): 160 SFT steps of a 2-layer student beat "always the most common answer".
+def test_sft_teaches_the_answer_format_and_its_range(tmp_path):
+    """Cheap learning check (~15 s): 160 SFT steps of a 2-layer student learn what to answer for each size of day.
 
-    The full demo lands at ~88-91% first try; this only guards against a curriculum or SFT wiring that teaches nothing
-    (e.g. a prompt/completion mix-up would leave the student at the majority baseline, ~34% here).
+    A wiring bug (e.g. a prompt/completion mix-up) leaves the student without well-formed answers or with answers
+    that ignore the prompt. This used to assert first-try accuracy above the majority baseline; that came from a
+    shortcut in the data (a crowded day meant more rooms: the density alone predicted 68% of min-rooms answers), which
+    the generator no longer has, and 160 or even 400 steps now stay at the majority baseline (39%, measured).
     """
     config = DemoConfig.from_dict(
         {
@@ -213,5 +215,24 @@ def test_sft_lifts_first_try_above_the_majority_baseline(tmp_path):
         ("sft", pipeline.train_sft),
     ):
         pipeline.stage(name, fn)
-    result = pipeline.stage("eval-sft", lambda d: pipeline.evaluate(pipeline.path("sft"), d, "sft"))
-    assert result["first_try"]["acc"] > result["majority_baseline"] + 0.05, result
+    seen: dict = {}
+
+    def run(directory):
+        seen["dir"] = directory
+        return pipeline.evaluate(pipeline.path("sft"), directory, "sft")
+
+    result = pipeline.stage("eval-sft", run)
+    assert result["first_try"]["acc"] > result["majority_baseline"] - 0.05, result  # never worse than guessing
+    answers_by_size: dict[int, list[int]] = {}
+    with open(os.path.join(seen["dir"], "samples.jsonl")) as f:
+        rows = [json.loads(line) for line in f]
+    for row in rows:
+        answer = (last_answer(row["attempt"]) or "").strip()
+        size = len(row["prompt"].split()) - 1  # "meetings 9-11 10-12 ..."
+        if answer.isdigit():
+            answers_by_size.setdefault(size, []).append(int(answer))
+    in_range = {3: {1, 2}, 4: {1, 2, 3}, 5: {1, 2, 3}, 6: {2, 3, 4}, 7: {2, 3, 4}, 8: {2, 3, 4}}
+    good = sum(a in in_range[size] for size, answers in answers_by_size.items() for a in answers)
+    assert good >= 0.9 * len(rows), answers_by_size  # well formed and within the answers of that size of day
+    easy, hard = answers_by_size[3], [a for size in (6, 7, 8) for a in answers_by_size.get(size, [])]
+    assert sum(hard) / len(hard) > sum(easy) / len(easy) + 0.5  # the answer depends on the prompt

@@ -811,7 +811,8 @@ class SchedulingTask(Task):
             if value != peak:
                 problems.append(f"answered {value} rooms, minimum is {peak}")
         else:
-            label = answer.upper()
+            # ASCII only: "yeſ".upper() is "YES" (U+017F long s), and no model means that as an answer
+            label = answer.upper() if answer.isascii() else answer
             if label not in ("YES", "NO"):
                 return Verdict(False, f"answer {_short(answer, 40)} is not YES or NO")
             expected = "YES" if peak <= rooms else "NO"
