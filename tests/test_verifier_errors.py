@@ -181,3 +181,19 @@ def test_mining_never_mines_a_verifier_error_as_a_failure():
     assert report["verifier_errors"] == 10
     with pytest.raises(VerifierErrorRate):
         mine_failures(task, ConstantGenerator(), task.generate(200), MiningConfig(k=2), progress=False)
+
+
+def test_builtin_verifiers_mark_their_own_last_resort_catch_as_an_error(monkeypatch):
+    from rrr.tasks import apigen, countdown, scheduling
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(countdown, "check_expression", boom)
+    monkeypatch.setattr(apigen, "_extract_calls", boom)
+    monkeypatch.setattr(scheduling, "last_answer", boom)
+    for name in ("countdown", "apigen", "scheduling"):
+        task = get_task(name)
+        verdict = safe_verify(task, task.generate(1, seed=0)[0], "<answer>1</answer>")
+        assert not verdict.passed and verdict.error == "RuntimeError", (name, verdict)
+        assert verdict.reason.startswith("verifier error: RuntimeError")

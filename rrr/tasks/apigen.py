@@ -1020,7 +1020,7 @@ class APIGenTask(Task):
                 return Verdict(False, str(exc))
             return _compare(reference, calls, _declared_defaults(example.get("tools")))
         except Exception as exc:  # a bug here must cost one sample, not a training run; the reason says so
-            return Verdict(False, f"verifier error: {type(exc).__name__}")
+            return Verdict(False, f"verifier error: {type(exc).__name__}", error=type(exc).__name__)
 
     def leaks_answer(self, example: Example, reflection: str) -> bool:
         """True when the reflection hands the retry its answer instead of a lesson.

@@ -52,8 +52,9 @@ class Verdict:
     passed: bool
     reason: str
     #: The exception class name when the verifier itself failed (raised, or returned something that is not a
-    #: ``Verdict``); None for an ordinary verdict. Set only by ``safe_verify``, so a run can count verifier bugs
-    #: apart from wrong answers instead of silently training on them as zero rewards.
+    #: ``Verdict``); None for an ordinary verdict. Set by ``safe_verify`` and by the built-in verifiers' own
+    #: last-resort catch, so a run can count verifier bugs apart from wrong answers instead of silently training on
+    #: them as zero rewards.
     error: str | None = None
 
     def __bool__(self) -> bool:  # `if task.verify(...)` reads naturally

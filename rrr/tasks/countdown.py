@@ -562,7 +562,7 @@ class CountdownTask(Task):
                 return Verdict(False, "no <answer> tag")
             return check_expression(answer, nums, target)
         except Exception as exc:  # defence in depth: a verifier bug must cost one reward, not a training run
-            return Verdict(False, f"verifier error: {type(exc).__name__}")
+            return Verdict(False, f"verifier error: {type(exc).__name__}", error=type(exc).__name__)
 
     def leaks_answer(self, example: Example, reflection: str) -> bool:
         """True when the reflection contains a correct solution: in answer tags, as a bare expression in the prose

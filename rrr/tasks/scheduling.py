@@ -785,7 +785,7 @@ class SchedulingTask(Task):
         try:
             return self._verify(example, completion)
         except Exception as exc:  # pragma: no cover - the contract is "never raise"; make a bug visible, not fatal
-            return Verdict(False, f"verifier bug: {type(exc).__name__}: {_short(str(exc))}")
+            return Verdict(False, f"verifier error: {type(exc).__name__}: {_short(str(exc))}", error=type(exc).__name__)
 
     def _verify(self, example: Example, completion: str) -> Verdict:
         truth = self._ground_truth(example)
