@@ -34,7 +34,8 @@ Design decisions, and why:
   meeting whose overlap partners are separated by a short meeting nested inside it (wrong on NO instances).
   Touching meetings (one ends when another starts) are common: at least a third of each label's instances have
   them where the sizes allow, and on at least a third of the YES instances counting touching meetings as
-  overlapping flips the answer to NO (measured on 1,200 examples: 37–98% touching per difficulty).
+  overlapping flips the answer to NO (measured on 1,200 examples: 41–94% touching per difficulty, and
+  touching flips 78–82% of the YES instances).
 * **Strict mode for training.** With a YES/NO reward a failed first attempt tells the model the answer is the other
   one, so RRR degenerates into "flip the answer": in the feasibility study (``shared/notes/demo-feasibility.md``)
   flipped retries rose from 26% to 66%, faithful reflections fell from 9% to 1.5% and first-try accuracy on hard
