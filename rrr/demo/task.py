@@ -25,7 +25,7 @@ at. The demo reports that honestly, beside a shift-rule baseline of what the fai
 SFT student's failed attempts stated a peak in ``{rooms, rooms + 1}``, and a LoRA RRR run learned exactly that flip
 (retry success on held-out failures 52% -> 98% while the reflections' listed meetings stayed wrong). With a numeric
 answer a failure only rules out one number, so the reflection has to locate the peak. The majority baseline is then
-"always the most common number of rooms" (~37% on the test set), not 50%.
+"always the most common number of rooms" (~39% on the test set), not 50%.
 
 Registered by path: ``get_task("rrr.demo.task:DemoSchedulingTask")``.
 """
