@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # `synthetic:Loc
 
 def rrr_args(out: str, **overrides):
     from rrr.training import RRRConfig
+    from rrr.training.config import QUIET_CPU_RUN
 
     base = dict(
         output_dir=out,
@@ -41,14 +42,7 @@ def rrr_args(out: str, **overrides):
         per_device_train_batch_size=4,
         learning_rate=1e-4,
         max_steps=4,
-        use_cpu=True,
-        bf16=False,
-        gradient_checkpointing=False,
-        logging_steps=1,
-        report_to="none",
-        save_strategy="no",
-        disable_tqdm=True,
-        log_level="warning",
+        **QUIET_CPU_RUN,
         no_signal_groups="keep",
         shuffle_dataset=True,
         seed=0,

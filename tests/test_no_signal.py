@@ -14,6 +14,7 @@ from trl import ModelConfig
 
 from rrr.models import build_tiny_model, build_tiny_tokenizer
 from rrr.training import RRRConfig, build_trainer
+from rrr.training.config import QUIET_CPU_RUN
 from rrr.training.parallelism import Layout, check_layout
 
 GROUP = 8
@@ -33,13 +34,7 @@ def _trainer(tmp_path, loss_type: str):
         per_device_train_batch_size=2 * GROUP,
         loss_type=loss_type,
         max_steps=1,
-        use_cpu=True,
-        bf16=False,
-        gradient_checkpointing=False,
-        report_to="none",
-        save_strategy="no",
-        disable_tqdm=True,
-        log_level="warning",
+        **QUIET_CPU_RUN,
         no_signal_groups="keep",
         seed=0,
     )

@@ -21,6 +21,7 @@ from rrr.generation.base import Generation
 from rrr.models import build_tiny_model, build_tiny_tokenizer
 from rrr.tasks.base import Verdict
 from rrr.training import RRRConfig, build_trainer
+from rrr.training.config import QUIET_CPU_RUN
 
 
 def leaky_model(tok):
@@ -85,13 +86,7 @@ def key_args(tmp_path, **overrides) -> RRRConfig:
         num_generations=8,
         per_device_train_batch_size=32,
         max_steps=1,
-        use_cpu=True,
-        bf16=False,
-        gradient_checkpointing=False,
-        report_to="none",
-        save_strategy="no",
-        disable_tqdm=True,
-        log_level="warning",
+        **QUIET_CPU_RUN,
         no_signal_groups="keep",
         seed=0,
     )

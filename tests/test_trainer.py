@@ -14,6 +14,7 @@ from rrr.episode import EpisodeConfig, run_episodes
 from rrr.generation import HFGenerator, SamplingParams
 from rrr.models import build_tiny_model, build_tiny_tokenizer, save_tiny_model
 from rrr.training import RRRConfig, build_trainer, train
+from rrr.training.config import QUIET_CPU_RUN
 from rrr.utils.io import read_jsonl
 
 
@@ -31,14 +32,7 @@ def key_args(tmp_path, **overrides) -> RRRConfig:
         learning_rate=5e-4,
         lr_scheduler_type="constant",
         max_steps=2,
-        use_cpu=True,
-        bf16=False,
-        gradient_checkpointing=False,
-        logging_steps=1,
-        report_to="none",
-        save_strategy="no",
-        disable_tqdm=True,
-        log_level="warning",
+        **QUIET_CPU_RUN,
         seed=0,
     )
     base.update(overrides)
@@ -329,12 +323,7 @@ def test_outcome_grpo_stops_at_the_token_budget(tmp_path):
         num_generations=4,
         per_device_train_batch_size=8,
         max_steps=50,
-        use_cpu=True,
-        bf16=False,
-        gradient_checkpointing=False,
-        report_to="none",
-        save_strategy="no",
-        disable_tqdm=True,
+        **QUIET_CPU_RUN,
     )
     summary = train_outcome(args, ModelConfig(model_name_or_path=model_dir), token_budget=150)
     assert 150 <= summary["generated_tokens"] <= 150 + 8 * 8  # stops within one step of the budget

@@ -121,6 +121,7 @@ def _probe_sequences(tokenizer) -> list[list[int]]:
 
 def _colocate_args(tmp_path, **overrides):
     from rrr.training import RRRConfig
+    from rrr.training.config import QUIET_CPU_RUN
 
     base = dict(
         output_dir=str(tmp_path / "run"),
@@ -137,14 +138,7 @@ def _colocate_args(tmp_path, **overrides):
         lr_scheduler_type="constant",
         beta=0.0,
         max_steps=3,
-        use_cpu=True,
-        bf16=False,
-        gradient_checkpointing=False,
-        logging_steps=1,
-        report_to="none",
-        save_strategy="no",
-        disable_tqdm=True,
-        log_level="warning",
+        **QUIET_CPU_RUN,
         seed=0,
         use_vllm=True,
         vllm_mode="colocate",

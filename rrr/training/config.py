@@ -20,6 +20,19 @@ from trl import GRPOConfig
 
 from rrr.utils.config import parse_task_kwargs, resolve_bf16
 
+#: TrainingArguments for a quiet, short CPU run (tests, benchmarks, probes): TRL's defaults crash (bf16) or crawl
+#: (gradient checkpointing) on a CPU, and a short run needs no trackers, checkpoints or progress bars.
+QUIET_CPU_RUN = dict(
+    use_cpu=True,
+    bf16=False,
+    gradient_checkpointing=False,
+    logging_steps=1,
+    report_to="none",
+    save_strategy="no",
+    disable_tqdm=True,
+    log_level="warning",
+)
+
 FIRST_ATTEMPT_SOURCES = ("online", "column")
 NO_SIGNAL_POLICIES = ("keep", "mask")
 
