@@ -197,3 +197,27 @@ def test_builtin_verifiers_mark_their_own_last_resort_catch_as_an_error(monkeypa
         verdict = safe_verify(task, task.generate(1, seed=0)[0], "<answer>1</answer>")
         assert not verdict.passed and verdict.error == "RuntimeError", (name, verdict)
         assert verdict.reason.startswith("verifier error: RuntimeError")
+
+
+def test_a_raising_leak_check_counts_as_no_leak_and_the_episode_finishes():
+    from rrr.episode import EpisodeConfig, run_episodes
+    from rrr.generation import HFGenerator, SamplingParams
+    from rrr.models import build_tiny_model, build_tiny_tokenizer
+    from rrr.tasks.base import Task, Verdict
+
+    class BrokenLeakCheck(Task):
+        name = "broken-leak"
+
+        def attempt_prompt(self, example):
+            return "x"
+
+        def verify(self, example, completion):
+            return Verdict(False, "always")
+
+        def leaks_answer(self, example, reflection):
+            raise KeyError("answer")
+
+    tok = build_tiny_tokenizer()
+    config = EpisodeConfig(attempt=SamplingParams(2), reflection=SamplingParams(2), retry=SamplingParams(2, 0.0))
+    (episode,) = run_episodes(BrokenLeakCheck(), HFGenerator(build_tiny_model(tok), tok), [{"id": 0}], config)
+    assert episode.reflections and episode.reflections[0].leaked is False

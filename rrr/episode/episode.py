@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rrr.generation.base import Generation, Generator, SamplingParams, any_rank
-from rrr.tasks.base import Example, Task, Verdict, safe_verify
+from rrr.tasks.base import Example, Task, Verdict, safe_leaks_answer, safe_verify
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,7 @@ def run_episodes(
                 reflection=refl,
                 retries=mine,
                 verdicts=[safe_verify(task, ep.example, g.text) for g in mine],
-                leaked=task.leaks_answer(ep.example, refl.text),
+                leaked=safe_leaks_answer(task, ep.example, refl.text),
                 leak_penalty=config.leak_penalty,
             )
         )

@@ -15,6 +15,7 @@ from rrr.tasks.base import (
     Verdict,
     VerifierErrorRate,
     check_verifier_error_rate,
+    safe_leaks_answer,
     safe_verify,
 )
 from rrr.tasks.parsing import last_answer
@@ -31,6 +32,7 @@ __all__ = [
     "check_verifier_error_rate",
     "get_task",
     "last_answer",
+    "safe_leaks_answer",
     "safe_verify",
     "task_names",
 ]

@@ -239,6 +239,16 @@ def safe_verify(task: Task, example: Example, text: str) -> Verdict:
     return verdict
 
 
+def safe_leaks_answer(task: Task, example: Example, reflection: str) -> bool:
+    """``task.leaks_answer`` that never raises: a leak check that fails counts as "no leak" (logged like a verifier
+    error), so a user task's bug in an auxiliary check neither crashes the run nor penalises the reflection."""
+    try:
+        return bool(task.leaks_answer(example, reflection))
+    except Exception as exc:
+        _verifier_error(task, f"leaks_answer:{type(exc).__name__}", str(exc), exc)
+        return False
+
+
 def _verifier_error(task: Task, error: str, message: str, exc: BaseException | None) -> Verdict:
     message = " ".join(message.split())
     if len(message) > _MAX_ERROR_MESSAGE:
