@@ -223,7 +223,16 @@ def phases(model_dir: str, out: str, steps: int, tasks_per_step: int, group: int
             f"| {r['retry']} ({tk.get('retry', 0)}) | {r['train_and_rest']} | {r['total']} | "
             f"{r['rollout_logged'] if r['rollout_logged'] is None else round(r['rollout_logged'], 1)} |"
         )
-    report = {"steps": rows, "wall_seconds": round(wall, 1), "global_step": summary["global_step"]}
+    import resource
+
+    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    lines += ["", f"Peak resident memory of the process: {peak_gib:.1f} GiB."]
+    report = {
+        "steps": rows,
+        "wall_seconds": round(wall, 1),
+        "global_step": summary["global_step"],
+        "peak_rss_gib": round(peak_gib, 2),
+    }
     return _finish(directory, report, "\n".join(lines) + "\n")
 
 
@@ -342,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=32, help="baseline: generated test problems per task")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--phase-steps", type=int, default=3)
+    p.add_argument("--phase-tasks", type=int, default=2, help="phases: failed tasks per step (x 4 reflections)")
     p.add_argument("--control", action="store_true", help="best: also the shuffled-reward control (~+12 min)")
     p.add_argument("--rrr-steps", type=int, default=30, help="best: RRR steps (4 tasks x 4 reflections each)")
     a = p.parse_args(argv)
@@ -356,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         if part == "baseline":
             baseline(a.model, a.output_dir, a.n, a.seed)
         elif part == "phases":
-            phases(a.model, a.output_dir, a.phase_steps, tasks_per_step=4, group=4)
+            phases(a.model, a.output_dir, a.phase_steps, tasks_per_step=a.phase_tasks, group=4)
         else:
             best(a.model, a.output_dir, a.control, a.rrr_steps)
         print(f"== {part}: {time.time() - t0:.0f}s ==", flush=True)
