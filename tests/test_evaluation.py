@@ -296,3 +296,18 @@ def test_paired_difference_interval():
     assert better["diff"] == 0.75 and better["ci"][0] > 0.6 and better["significant"]
     with pytest.raises(ValueError, match="differ in length"):
         paired_difference([1], [1, 0])
+
+
+def test_a_frozen_failure_that_now_passes_is_one_clear_error():
+    from rrr.evaluation.frozen import FrozenConfig, score_on_frozen
+    from rrr.generation import HFGenerator
+    from rrr.models import build_tiny_model, build_tiny_tokenizer
+    from rrr.tasks import get_task
+
+    task = get_task("scheduling")
+    (ex,) = task.generate(1, seed=0)
+    tok = build_tiny_tokenizer()
+    with pytest.raises(ValueError, match="pass the verifier now"):
+        score_on_frozen(
+            task, HFGenerator(build_tiny_model(tok), tok), [ex], [task.reference_answer(ex)], FrozenConfig()
+        )

@@ -21,7 +21,7 @@ from typing import Any
 from rrr.episode import Episode, EpisodeConfig, run_episodes
 from rrr.evaluation.stats import mean_interval, paired_difference
 from rrr.generation.base import Generator, SamplingParams
-from rrr.tasks import Task
+from rrr.tasks import Task, safe_verify
 from rrr.utils.io import read_jsonl
 
 
@@ -102,7 +102,18 @@ def load_frozen_failures(samples_path: str, examples: list[dict], task: Task) ->
 def score_on_frozen(
     task: Task, generator: Generator, examples: list[dict], attempts: list[str], config: FrozenConfig
 ) -> FrozenScores:
-    """Reflect (greedy, and ``config.samples`` at T) on each frozen failed attempt, retry greedily, verify."""
+    """Reflect (greedy, and ``config.samples`` at T) on each frozen failed attempt, retry greedily, verify.
+
+    Every frozen attempt must still fail the verifier: one that passes (the task or its generator changed since the
+    failures were recorded) has nothing to reflect on, and is an error rather than a silently shorter table.
+    """
+    passing = [i for i, (ex, a) in enumerate(zip(examples, attempts)) if safe_verify(task, ex, a).passed]
+    if passing:
+        raise ValueError(
+            f"{len(passing)} of {len(attempts)} frozen 'failed' attempts pass the verifier now (e.g. example "
+            f"{task.example_id(examples[passing[0]])!r}): the task, its data or its generator changed since the "
+            "failures were recorded. Re-run the evaluation that produced them."
+        )
     greedy_cfg = EpisodeConfig(
         reflection=SamplingParams(config.reflection_max_tokens, 0.0),
         retry=SamplingParams(config.retry_max_tokens, 0.0),
