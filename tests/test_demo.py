@@ -118,6 +118,12 @@ def test_rerun_skips_finished_stages_and_refuses_other_settings(tmp_path):
     with pytest.raises(DemoError, match="other settings"):
         DemoPipeline(changed, progress=lambda line: None).run()
 
+    # so is one built from another task generator (its cached ids and failures name other problems)
+    other_generator = DemoPipeline(config, progress=lambda line: None)
+    other_generator._generator_fingerprint = "0" * 16
+    with pytest.raises(DemoError, match="other settings"):
+        other_generator.run()
+
 
 # ------------------------------------------------------------------------------------------------------------------
 # Pieces

@@ -29,6 +29,7 @@ what the failure signal alone is worth without looking at the meetings.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -108,6 +109,15 @@ class DemoPipeline:
     def log(self, message: str) -> None:
         self._print(f"[demo {time.time() - self.start:6.1f}s] {message}")
 
+    def generator_fingerprint(self) -> str:
+        """A hash of a fixed sample of the task's generated problems: cached stages (their example ids, their mined
+        failures) are only valid for the generator that made them, and a code change to it is not a setting."""
+        if not hasattr(self, "_generator_fingerprint"):
+            sample = self.task.generate(16, seed=20261201, split="test")
+            blob = json.dumps(sample, sort_keys=True, default=str).encode()
+            self._generator_fingerprint = hashlib.sha256(blob).hexdigest()[:16]
+        return self._generator_fingerprint
+
     def spec(self, stage: str) -> dict[str, Any]:
         """The settings a stage depends on (its own and every upstream stage's), compared on re-runs."""
         c = self.config.to_dict()
@@ -115,9 +125,15 @@ class DemoPipeline:
         curriculum = {
             "seed": c["seed"],
             "data": {k: c["data"][k] for k in ("sft_problems", "reflection_problems")},
+            "generator": self.generator_fingerprint(),
         }
         sft = {**base, **curriculum, "sft": c["sft"]}
-        test = {"test_problems": c["data"]["test_problems"], "test_seed": c["data"]["test_seed"], "eval": c["eval"]}
+        test = {
+            "test_problems": c["data"]["test_problems"],
+            "test_seed": c["data"]["test_seed"],
+            "eval": c["eval"],
+            "generator": self.generator_fingerprint(),
+        }
         failures = {**sft, "mining": c["mining"], "mining_problems": c["data"]["mining_problems"]}
         rrr = {**failures, "rrr": c["rrr"]}
         specs = {
