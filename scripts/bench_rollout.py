@@ -212,6 +212,8 @@ def measure_rollout(args) -> dict[str, Any]:
 # 2. Training step
 # ----------------------------------------------------------------------------------------------------------------
 def _common_args(args, output_dir: str) -> dict[str, Any]:
+    from rrr.training.config import QUIET_CPU_RUN
+
     return dict(
         output_dir=output_dir,
         num_generations=args.group,
@@ -220,14 +222,7 @@ def _common_args(args, output_dir: str) -> dict[str, Any]:
         learning_rate=1e-4,
         lr_scheduler_type="constant",
         temperature=1.0,
-        use_cpu=True,
-        bf16=False,
-        gradient_checkpointing=False,
-        logging_steps=1,
-        report_to="none",
-        save_strategy="no",
-        disable_tqdm=True,
-        log_level="warning",
+        **QUIET_CPU_RUN,
         seed=args.seed,
     )
 

@@ -112,6 +112,7 @@ def phases(model_dir: str, out: str, steps: int, tasks_per_step: int, group: int
     import rrr.training.trl_adapter as adapter
     from rrr.tasks import get_task
     from rrr.training import RRRConfig, train
+    from rrr.training.config import QUIET_CPU_RUN
 
     directory = os.path.join(out, "phases")
     if (done := _done(directory)) is not None:
@@ -167,14 +168,7 @@ def phases(model_dir: str, out: str, steps: int, tasks_per_step: int, group: int
         learning_rate=1e-5,
         max_steps=steps,
         beta=0.0,
-        use_cpu=True,
-        bf16=False,
-        gradient_checkpointing=False,
-        logging_steps=1,
-        report_to="none",
-        save_strategy="no",
-        disable_tqdm=True,
-        log_level="warning",
+        **QUIET_CPU_RUN,
         seed=0,
     )
     model_args = ModelConfig(
@@ -264,7 +258,7 @@ def best_config(out: str, control: bool, rrr_steps: int = 30):
 
 
 def best(model_dir: str, out: str, control: bool, rrr_steps: int = 30) -> dict:
-    from rrr.demo.pipeline import DemoPipeline, _library_logging_off, _progress_callback
+    from rrr.demo.pipeline import DemoPipeline
 
     class RealStudentPipeline(DemoPipeline):
         """The demo with a real instruct model: ``base`` is SmolLM2 itself; SFT is LoRA (r=16, merged)."""
@@ -288,37 +282,12 @@ def best(model_dir: str, out: str, control: bool, rrr_steps: int = 30) -> dict:
             # the keys the demo's progress line reads
             return {**info, "vocab": len(load_tokenizer(directory))}
 
-        def train_sft(self, directory):
+        sft_merge: ClassVar[bool] = True
+
+        def sft_model_args(self):
             from trl import ModelConfig
 
-            from rrr.curriculum import CurriculumSFTConfig, train_sft
-            from rrr.curriculum.dataset import REFLECTION_DIRNAME
-            from rrr.demo.config import DEMO_TASK
-
-            s = self.config.sft
-            args = CurriculumSFTConfig(
-                output_dir=directory,
-                dataset_path=self.path("curriculum", "sft"),
-                reflection_dataset_path=self.path("curriculum", REFLECTION_DIRNAME) if s.include_reflections else None,
-                task=DEMO_TASK,
-                max_steps=s.max_steps,
-                per_device_train_batch_size=s.batch_size,
-                learning_rate=s.learning_rate,
-                lr_scheduler_type=s.lr_scheduler_type,
-                warmup_steps=s.warmup_steps,
-                max_length=256,
-                merge=True,
-                use_cpu=True,
-                bf16=False,
-                report_to="none",
-                save_strategy="no",
-                logging_steps=max(1, s.max_steps // 10),
-                disable_tqdm=True,
-                log_level="error",
-                seed=self.config.seed,
-                data_seed=self.config.seed,
-            )
-            model_args = ModelConfig(
+            return ModelConfig(
                 model_name_or_path=self.path("base"),
                 dtype="float32",
                 use_peft=True,
@@ -327,17 +296,6 @@ def best(model_dir: str, out: str, control: bool, rrr_steps: int = 30) -> dict:
                 lora_dropout=0.0,
                 lora_target_modules=self.sft_lora["targets"],
             )
-            with _library_logging_off():
-                progress = _progress_callback(self.log, "sft", {"loss": "loss", "mean_token_accuracy": "token acc"})
-                summary = train_sft(args, model_args, callbacks=[progress])
-            losses = summary.get("losses") or []
-            return {
-                "steps": summary["global_step"],
-                "rows": summary["train_rows"],
-                "train_seconds": summary["train_seconds"],
-                "loss_first": losses[0] if losses else None,
-                "loss_last": losses[-1] if losses else None,
-            }
 
     config = best_config(out, control, rrr_steps)
     return RealStudentPipeline(config).run()

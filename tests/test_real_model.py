@@ -23,6 +23,7 @@ from rrr.models import load_model_and_tokenizer, load_tokenizer
 from rrr.models.real import DEFAULT_DIR, installed
 from rrr.tasks import get_task
 from rrr.training import RRRConfig, build_trainer, train
+from rrr.training.config import QUIET_CPU_RUN
 from rrr.utils.io import read_jsonl
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -196,14 +197,7 @@ def rrr_args(tmp_path, **overrides) -> RRRConfig:
         max_steps=2,
         beta=0.0,
         no_signal_groups="keep",
-        use_cpu=True,
-        bf16=False,
-        gradient_checkpointing=False,
-        logging_steps=1,
-        report_to="none",
-        save_strategy="no",
-        disable_tqdm=True,
-        log_level="warning",
+        **QUIET_CPU_RUN,
         seed=0,
     )
     base.update(overrides)

@@ -40,7 +40,7 @@ import time
 import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 from rrr.curriculum.dataset import REFLECTION_DIRNAME
 from rrr.demo.config import DEMO_TASK, DemoConfig
@@ -282,9 +282,16 @@ class DemoPipeline:
     # ------------------------------------------------------------------------------------------------------------
     # 3. SFT
     # ------------------------------------------------------------------------------------------------------------
-    def train_sft(self, directory: str) -> dict:
+    #: Save the SFT student merged (a LoRA student must be, before RRR trains it in full or with a new adapter).
+    sft_merge: ClassVar[bool] = False
+
+    def sft_model_args(self):
+        """The SFT student: the base model in full (a subclass with a pretrained base may return a LoRA config)."""
         from trl import ModelConfig
 
+        return ModelConfig(model_name_or_path=self.path("base"), dtype="float32")
+
+    def train_sft(self, directory: str) -> dict:
         from rrr.curriculum import CurriculumSFTConfig, train_sft
 
         s = self.config.sft
@@ -300,6 +307,7 @@ class DemoPipeline:
             lr_scheduler_type=s.lr_scheduler_type,
             warmup_steps=s.warmup_steps,
             max_length=256,
+            merge=self.sft_merge,
             use_cpu=True,
             bf16=False,
             report_to="none",
@@ -310,7 +318,7 @@ class DemoPipeline:
             seed=_seed(self.config, "sft"),
             data_seed=_seed(self.config, "sft"),
         )
-        model_args = ModelConfig(model_name_or_path=self.path("base"), dtype="float32")
+        model_args = self.sft_model_args()
         with _library_logging_off():
             progress = _progress_callback(self.log, "sft", {"loss": "loss", "mean_token_accuracy": "token accuracy"})
             summary = train_sft(args, model_args, callbacks=[progress])

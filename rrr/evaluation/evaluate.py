@@ -29,6 +29,7 @@ from rrr.episode import EpisodeConfig, run_episodes
 from rrr.evaluation.stats import mean_interval, pass_at_k, proportion
 from rrr.generation.base import Generator, SamplingParams
 from rrr.tasks import Task, check_verifier_error_rate, get_task, safe_verify
+from rrr.tasks.base import MIN_VERIFICATIONS
 from rrr.utils.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
 
 
@@ -95,11 +96,6 @@ def _versions() -> dict[str, str]:
     if vllm_version() is not None:
         out["vllm"] = vllm_version()
     return out
-
-
-#: Verifications before evaluation judges its verifier-error rate (the same as training's), so one odd completion
-#: in a small evaluation is reported, not fatal.
-MIN_VERIFICATIONS = 200
 
 
 def _episode_verdicts(ep) -> list:
@@ -247,9 +243,9 @@ def evaluate(
 def _check_verifier_errors(task: Task, rows: list[dict], config: EvalConfig) -> None:
     """Stop with ``VerifierErrorRate`` once the evaluation's verifier errors pass ``max_verifier_error_rate``."""
     total = sum(r.get("verifications", 0) for r in rows)
-    if total >= MIN_VERIFICATIONS:
-        errors = sum(r.get("verifier_errors", 0) for r in rows)
-        check_verifier_error_rate(errors, total, config.max_verifier_error_rate, f"evaluation of task {task.name!r}")
+    errors = sum(r.get("verifier_errors", 0) for r in rows)
+    where = f"evaluation of task {task.name!r}"
+    check_verifier_error_rate(errors, total, config.max_verifier_error_rate, where, min_total=MIN_VERIFICATIONS)
 
 
 def _sample_attempts(task: Task, generator: Generator, chunk: list[dict], config: EvalConfig) -> list[tuple[int, int]]:

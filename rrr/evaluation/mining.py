@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from rrr.generation.base import Generator, SamplingParams
 from rrr.tasks import Task, check_verifier_error_rate, safe_verify
+from rrr.tasks.base import MIN_VERIFICATIONS
 
 RULES = ("any", "majority", "all")
 
@@ -77,8 +78,8 @@ def mine_failures(task: Task, generator: Generator, examples: list[dict], config
                     }
                 )
         bar.update(len(chunk))
-        if verified >= 200:
-            check_verifier_error_rate(errors, verified, config.max_verifier_error_rate, f"mining task {task.name!r}")
+        where = f"mining task {task.name!r}"
+        check_verifier_error_rate(errors, verified, config.max_verifier_error_rate, where, min_total=MIN_VERIFICATIONS)
     bar.close()
     total_kept = sum(s[0] for s in stats.values())
     report = {

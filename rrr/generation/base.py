@@ -50,6 +50,19 @@ class SamplingParams:
     def greedy(self) -> bool:
         return self.temperature == 0
 
+    def filters(self) -> dict:
+        """``top_p``, ``top_k``, ``min_p``, ``repetition_penalty`` as an engine must apply them: the stated values
+        when sampling, neutral ones when greedy (greedy means greedy: no filter, no penalty). Every engine adapter
+        passes all four, so nothing is left for a checkpoint's ``generation_config`` to fill."""
+        if self.greedy:
+            return {"top_p": 1.0, "top_k": 0, "min_p": 0.0, "repetition_penalty": 1.0}
+        return {
+            "top_p": self.top_p,
+            "top_k": self.top_k,
+            "min_p": self.min_p,
+            "repetition_penalty": self.repetition_penalty,
+        }
+
     def effective(self) -> dict:
         """What an engine actually applies (greedy drops every filter and the penalty): for start-up logs."""
         if self.greedy:

@@ -44,17 +44,18 @@ def sampling_generation_config(params: SamplingParams, eos_ids, pad_id):
         num_beam_groups=1,
         pad_token_id=pad_id,
         eos_token_id=sorted(eos_ids),
-        repetition_penalty=1.0 if params.greedy else params.repetition_penalty,
+        repetition_penalty=params.filters()["repetition_penalty"],
         no_repeat_ngram_size=0,
         disable_compile=True,
         use_cache=True,
     )
-    if not params.greedy:  # greedy means greedy: no filter, no penalty
+    if not params.greedy:  # greedy sets no filter at all (transformers warns about filters it will not apply)
+        filters = params.filters()
         kwargs.update(
             temperature=params.temperature,
-            top_p=params.top_p,
-            top_k=params.top_k,  # 0 disables the filter (None would inherit the checkpoint's top_k)
-            min_p=params.min_p if params.min_p > 0 else None,
+            top_p=filters["top_p"],
+            top_k=filters["top_k"],  # 0 disables the filter (None would inherit the checkpoint's top_k)
+            min_p=filters["min_p"] or None,
         )
     return GenerationConfig(**kwargs)
 

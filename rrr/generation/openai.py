@@ -56,12 +56,8 @@ class OpenAIGenerator:
         }
         if params.seed is not None:
             payload["seed"] = params.seed
-        if self.explicit_sampling:  # greedy means greedy: no filter, no penalty
-            greedy = params.greedy
-            payload["top_p"] = 1.0 if greedy else params.top_p
-            payload["top_k"] = 0 if greedy else params.top_k
-            payload["min_p"] = 0.0 if greedy else params.min_p
-            payload["repetition_penalty"] = 1.0 if greedy else params.repetition_penalty
+        if self.explicit_sampling:
+            payload.update(params.filters())
         response = post_json(self.url, payload, self._headers(), timeout=self.timeout, max_retries=self.max_retries)
         try:
             choice = response["choices"][0]

@@ -33,14 +33,11 @@ def vllm_sampling_kwargs(params: SamplingParams) -> dict:
     vLLM, like transformers, can pick up a checkpoint's ``generation_config`` defaults (``generation_config="auto"``)
     for fields a request leaves unset; each one is therefore passed. Greedy drops every filter and the penalty.
     """
-    greedy = params.greedy
+    filters = params.filters()
     return dict(
         max_tokens=params.max_new_tokens,
-        temperature=0.0 if greedy else params.temperature,
-        top_p=1.0 if greedy else params.top_p,
-        top_k=-1 if greedy or params.top_k <= 0 else params.top_k,
-        min_p=0.0 if greedy else params.min_p,
-        repetition_penalty=1.0 if greedy else params.repetition_penalty,
+        temperature=0.0 if params.greedy else params.temperature,
+        **{**filters, "top_k": filters["top_k"] or -1},  # vLLM spells "no top-k" -1
         presence_penalty=0.0,
         frequency_penalty=0.0,
         seed=params.seed,

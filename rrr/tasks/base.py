@@ -272,14 +272,19 @@ def _verifier_error(task: Task, error: str, message: str, exc: BaseException | N
     return Verdict(passed=False, reason=reason, error=error)
 
 
-def check_verifier_error_rate(errors: int, total: int, max_rate: float, where: str) -> None:
+#: Verifications a run has made before its verifier-error rate is judged (training, evaluation and mining alike),
+#: so one odd completion early on is reported, not fatal.
+MIN_VERIFICATIONS = 200
+
+
+def check_verifier_error_rate(errors: int, total: int, max_rate: float, where: str, min_total: int = 0) -> None:
     """Raise ``VerifierErrorRate`` when ``errors / total`` exceeds ``max_rate``.
 
     ``where`` names the run and setting ("evaluation of countdown", "training step 40") so the message says what
     stopped and how to allow more. A few errors are tolerated (one odd input should not end a day-long run); a
     high rate means the verifier is broken and every reward after it is noise.
     """
-    if total <= 0 or errors <= 0:
+    if total <= 0 or errors <= 0 or total < min_total:
         return
     rate = errors / total
     if rate > max_rate:

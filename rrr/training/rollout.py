@@ -18,7 +18,7 @@ import time
 
 from rrr.episode import Episode, EpisodeConfig, run_episodes
 from rrr.generation.base import SamplingParams
-from rrr.tasks.base import Task, check_verifier_error_rate
+from rrr.tasks.base import MIN_VERIFICATIONS, Task, check_verifier_error_rate
 from rrr.training import trl_adapter as adapter
 
 
@@ -205,14 +205,9 @@ class RRRRollout:
         does not end a run, while a verifier that fails on a fifth of its inputs does within a step or two.
         """
         errors, total = adapter.running_total(trainer, "verifier_errors", step_total)
-        if total >= MIN_VERIFICATIONS:
-            check_verifier_error_rate(
-                int(errors), int(total), self.args.max_verifier_error_rate, f"RRR training on task {self.task.name!r}"
-            )
-
-
-#: verifications before the run's verifier-error rate is judged (see ``RRRConfig.max_verifier_error_rate``)
-MIN_VERIFICATIONS = 200
+        where = f"RRR training on task {self.task.name!r}"
+        rate = self.args.max_verifier_error_rate
+        check_verifier_error_rate(int(errors), int(total), rate, where, min_total=MIN_VERIFICATIONS)
 
 
 def rrr_reward(

@@ -223,15 +223,7 @@ class TrainerGenerator:
         vg = self.trainer.vllm_generation
         fields = ("max_completion_length", "temperature", "top_p", "top_k", "min_p", "repetition_penalty")
         saved = {f: getattr(vg, f) for f in fields}
-        greedy = params.greedy
-        phase = {
-            "max_completion_length": params.max_new_tokens,
-            "temperature": params.temperature,
-            "top_p": 1.0 if greedy else params.top_p,
-            "top_k": 0 if greedy else params.top_k,
-            "min_p": 0.0 if greedy else params.min_p,
-            "repetition_penalty": 1.0 if greedy else params.repetition_penalty,
-        }
+        phase = {"max_completion_length": params.max_new_tokens, "temperature": params.temperature, **params.filters()}
         for f, v in phase.items():
             setattr(vg, f, v)
         try:
