@@ -62,7 +62,7 @@ def main(argv=None) -> int:
         if not kept:
             print("error: the student failed no task under this rule; nothing to train on", file=sys.stderr)
             return 1
-        with atomic_directory(args.output_dir) as tmp:
+        with atomic_directory(args.output_dir, "mine_failures", legacy=("mining_report.json",)) as tmp:
             datasets.Dataset.from_list(kept).save_to_disk(tmp)
             atomic_write_json(
                 os.path.join(tmp, "mining_report.json"), {**report, "model": args.model, "backend": backend}

@@ -46,10 +46,13 @@ from rrr.curriculum.teachers import SolveResult, Teacher
 from rrr.tasks.base import Example, Task, safe_verify
 from rrr.tasks.parsing import last_answer
 from rrr.utils.io import atomic_directory, atomic_write_text
+from rrr.utils.outputs import read_marker
 
 logger = logging.getLogger("rrr.curriculum")
 
 SFT_DIRNAME, REFLECTION_DIRNAME = "sft", "reflection"
+#: The ownership kind (``rrr.utils.outputs``) of the datasets ``save_rows`` writes.
+CURRICULUM_KIND = "curriculum_dataset"
 
 
 class CurriculumError(ValueError):
@@ -178,17 +181,26 @@ def quiet_datasets():
 
 
 def save_rows(rows: list[dict[str, Any]], path: str, preview: int = 20):
-    """Save rows with ``Dataset.save_to_disk`` atomically, plus ``<path>.preview.jsonl`` (first rows, for humans)."""
+    """Save rows with ``Dataset.save_to_disk`` atomically, plus ``<path>.preview.jsonl`` (first rows, for humans).
+
+    Only an earlier curriculum dataset is replaced (``rrr.utils.outputs``); one saved before the ownership marker
+    existed is recognised by its preview file beside it.
+    """
     import datasets
 
     if not rows:
         raise CurriculumError(f"refusing to save an empty dataset to {path}")
     ds = datasets.Dataset.from_list(rows)
-    with atomic_directory(path) as tmp, quiet_datasets():
+    with atomic_directory(path, CURRICULUM_KIND, overwrite=_legacy_curriculum(path)) as tmp, quiet_datasets():
         ds.save_to_disk(tmp)
     text = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows[:preview])
     atomic_write_text(f"{path}.preview.jsonl", text)
     return ds
+
+
+def _legacy_curriculum(path: str) -> bool:
+    """A curriculum dataset ``save_rows`` wrote before directories carried the ownership marker."""
+    return read_marker(path) is None and os.path.isdir(path) and os.path.isfile(f"{path}.preview.jsonl")
 
 
 def load_curriculum(path: str):
@@ -297,7 +309,10 @@ def build_curriculum(
             logger.warning("no reflection survived the leak and retry checks; the reflection dataset is skipped")
     if reflection_path is None:  # never leave a previous run's reflection data where a recipe would pick it up
         stale = os.path.join(output_dir, REFLECTION_DIRNAME)
-        shutil.rmtree(stale, ignore_errors=True)
+        if os.path.isdir(stale):  # ... but delete only what rrr's curriculum builder wrote
+            if (read_marker(stale) or {}).get("kind") != CURRICULUM_KIND and not _legacy_curriculum(stale):
+                raise CurriculumError(f"{stale} was not written by rrr's curriculum builder; move it away")
+            shutil.rmtree(stale)
         with contextlib.suppress(FileNotFoundError):
             os.remove(f"{stale}.preview.jsonl")
     stats["reflection_rows"] = stats.get("reflection_rows", 0)

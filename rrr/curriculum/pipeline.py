@@ -269,9 +269,10 @@ def _as(cls, value):
 
 
 def _save_examples(examples: list[Example], path: str) -> None:
+    """Save the test split; ``path`` is inside ``run_knowledge_transfer``'s own (claimed) output directory."""
     import datasets
 
-    with atomic_directory(path) as tmp, quiet_datasets():
+    with atomic_directory(path, "curriculum_examples", overwrite=True) as tmp, quiet_datasets():
         datasets.Dataset.from_list(examples).save_to_disk(tmp)
 
 

@@ -412,7 +412,7 @@ class DemoPipeline:
         if not kept:
             raise DemoError("the SFT student failed no mining problem: nothing to train RRR on (train SFT less?)")
         rows = [kept[ex["id"]] for ex in examples if ex["id"] in kept]
-        with atomic_directory(os.path.join(directory, "dataset")) as tmp:
+        with atomic_directory(os.path.join(directory, "dataset"), "demo_failures") as tmp:
             datasets.Dataset.from_list(rows).save_to_disk(tmp)
         return {"problems": len(examples), "failures": len(rows), "passes": reports}
 

@@ -75,14 +75,17 @@ def install_real_model(output_dir: str = DEFAULT_DIR, gguf_path: str | None = No
     info = installed(output_dir)
     if info is not None and not force:
         return info
-    if os.path.exists(output_dir) and not os.path.isfile(os.path.join(output_dir, MARKER)):
-        raise RealModelError(
-            f"{output_dir} exists but was not written by rrr (no {MARKER}); move it away or pick another --output-dir"
-        )
+    from rrr.utils.outputs import OutputDirError, check_output_dir
+
+    try:  # the ownership rule of every rrr output (rrr.utils.outputs): checked before the slow conversion
+        check_output_dir(output_dir, "real_model", legacy=(MARKER,))
+    except OutputDirError as exc:
+        raise RealModelError(str(exc)) from None
     gguf_path = gguf_path or smollm2_gguf_path()
 
     from rrr.models.loading import load_model_and_tokenizer
     from rrr.utils.io import atomic_directory
+    from rrr.utils.outputs import output_lock
 
     start = time.time()
     model, tokenizer = load_model_and_tokenizer(gguf_path, dtype="float32")
@@ -105,10 +108,13 @@ def install_real_model(output_dir: str = DEFAULT_DIR, gguf_path: str | None = No
         "eos_token": tokenizer.eos_token,
         "convert_seconds": None,
     }
-    with atomic_directory(output_dir) as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        info["convert_seconds"] = round(time.time() - start, 1)
-        with open(os.path.join(tmp, MARKER), "w") as f:
-            json.dump(info, f, indent=2)
+    try:
+        with output_lock(output_dir), atomic_directory(output_dir, "real_model", legacy=(MARKER,)) as tmp:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            info["convert_seconds"] = round(time.time() - start, 1)
+            with open(os.path.join(tmp, MARKER), "w") as f:
+                json.dump(info, f, indent=2)
+    except OutputDirError as exc:
+        raise RealModelError(str(exc)) from None
     return info

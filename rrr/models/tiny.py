@@ -94,13 +94,28 @@ def build_tiny_model(tokenizer=None, hidden_size: int = 64, num_layers: int = 2,
     return model
 
 
-def save_tiny_model(output_dir: str, hidden_size: int = 64, num_layers: int = 2, num_heads: int = 4, seed: int = 0):
-    """Build and save the tiny model + tokenizer to ``output_dir`` (written to a temp dir, then renamed)."""
-    from rrr.utils.io import atomic_directory
+def save_tiny_model(
+    output_dir: str,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    num_heads: int = 4,
+    seed: int = 0,
+    overwrite: bool = False,
+):
+    """Build and save the tiny model + tokenizer to ``output_dir`` (written to a temp dir, then renamed).
 
-    tokenizer = build_tiny_tokenizer()
-    model = build_tiny_model(tokenizer, hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads, seed=seed)
-    with atomic_directory(output_dir) as tmp:
+    It replaces only an earlier tiny model (``rrr.utils.outputs``): a non-empty directory of anything else, or a
+    file, is an ``OutputDirError``, unless ``overwrite``.
+    """
+    from rrr.utils.io import atomic_directory
+    from rrr.utils.outputs import output_lock
+
+    options = {"legacy": (MARKER,), "overwrite": overwrite, "overwrite_flag": "--overwrite"}
+    with output_lock(output_dir), atomic_directory(output_dir, "tiny_model", **options) as tmp:
+        tokenizer = build_tiny_tokenizer()
+        model = build_tiny_model(
+            tokenizer, hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads, seed=seed
+        )
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         with open(os.path.join(tmp, MARKER), "w") as f:
