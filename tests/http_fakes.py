@@ -19,6 +19,24 @@ Actions (consumed one per request, in order; ``default`` when the script is empt
 * ``"hang"`` — sleep ``hang_seconds`` before answering (past the client's timeout), then answer ``"ok"``;
 * ``("status", code, body_dict)`` — an arbitrary status and JSON body.
 
+Hostile actions, for fault tests (a client must turn each into a bounded retry or one clear error, never a hang or a
+raw traceback):
+
+* ``"drip"`` — a 200 with a ``Content-Length`` for a full reply, then one byte every ``drip_interval`` seconds (a
+  per-read socket timeout never fires: only an overall deadline ends it);
+* ``"drip_headers"`` — the same trickle inside the headers (the status line, then one header byte at a time);
+* ``"truncate"`` — a ``Content-Length`` larger than the body, then the connection closes (``IncompleteRead``);
+* ``"invalid_json"`` — a complete 200 whose body is not JSON;
+* ``"bad_status_line"`` — a status line that is not HTTP, then close (``BadStatusLine``);
+* ``"disconnect"`` — the connection closes before any reply (``RemoteDisconnected``);
+* ``"reset"`` — the connection is reset (RST, ``SO_LINGER`` 0) before any reply;
+* ``"echo_auth"`` / ``("echo_auth", code)`` — an error (401 by default; 429 and 503 carry ``Retry-After: 0``) whose
+  message echoes the request's ``Authorization`` (or ``x-api-key``) header, as some providers do;
+* ``"huge"`` — a 200 whose reply text is ``huge_bytes`` long (default 20 MB);
+* ``"content_filter"`` — a refusal: empty content, ``finish_reason: "content_filter"``;
+* ``"null_content"`` — ``content: null`` with ``finish_reason: "stop"``; ``"empty"`` — ``content: ""``;
+* ``"bad_usage"`` / ``("bad_usage", value)`` — a normal reply whose ``usage`` is ``value`` (default a string).
+
 ``/v1/messages`` answers in the Anthropic Messages format (``content`` blocks, ``input_tokens``/``output_tokens``).
 """
 
@@ -26,6 +44,7 @@ from __future__ import annotations
 
 import json
 import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -43,9 +62,17 @@ def _default_reply(body: dict[str, Any]) -> str:
 class FakeChatServer:
     """See the module docstring."""
 
-    def __init__(self, reply: Callable[[dict[str, Any]], str] | None = None, hang_seconds: float = 2.0):
+    def __init__(
+        self,
+        reply: Callable[[dict[str, Any]], str] | None = None,
+        hang_seconds: float = 2.0,
+        drip_interval: float = 0.5,
+        huge_bytes: int = 20_000_000,
+    ):
         self.reply = reply or _default_reply
         self.hang_seconds = hang_seconds
+        self.drip_interval = drip_interval
+        self.huge_bytes = huge_bytes
         self.default: Any = "ok"
         self.requests: list[dict[str, Any]] = []
         self._script: deque = deque()
@@ -125,6 +152,7 @@ class FakeChatServer:
         if action == "hang":
             self._stop.wait(self.hang_seconds)
             action = "ok"
+        name = action[0] if isinstance(action, tuple) and action else action
         try:
             if action == "ok":
                 self._send(handler, 200, self._success(handler.path, body))
@@ -132,15 +160,74 @@ class FakeChatServer:
                 headers = {"Retry-After": "0"} if action in (429, 503) else {}
                 error = {"error": {"message": f"fake error {action}", "type": "fake", "code": action}}
                 self._send(handler, action, error, headers)
-            elif isinstance(action, tuple) and action and action[0] == "status":
+            elif name == "status":
                 self._send(handler, int(action[1]), action[2])
+            elif name in ("drip", "drip_headers", "truncate", "invalid_json", "bad_status_line", "disconnect", "reset"):
+                self._hostile(handler, body, name)
+            elif name == "echo_auth":
+                code = int(action[1]) if isinstance(action, tuple) and len(action) > 1 else 401
+                sent = handler.headers.get("Authorization") or handler.headers.get("x-api-key") or "(none)"
+                error = {"error": {"message": f"Incorrect API key provided: {sent}", "type": "invalid_request_error"}}
+                headers = {"Retry-After": "0"} if code in (429, 503) else {}
+                self._send(handler, code, error, headers)
+            elif name == "huge":
+                self._send(handler, 200, self._success(handler.path, body, text="x" * self.huge_bytes))
+            elif name in ("content_filter", "null_content", "empty"):
+                text = None if name == "null_content" else ""
+                finish = "content_filter" if name == "content_filter" else "stop"
+                self._send(handler, 200, self._success(handler.path, body, text=text, finish_reason=finish))
+            elif name == "bad_usage":
+                usage = action[1] if isinstance(action, tuple) and len(action) > 1 else "lots"
+                reply = self._success(handler.path, body)
+                reply["usage"] = usage
+                self._send(handler, 200, reply)
             else:
                 raise ValueError(f"unknown fake server action {action!r}")
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout): nothing to answer
             pass
 
-    def _success(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        text = self.reply(body)
+    def _hostile(self, handler: BaseHTTPRequestHandler, body: dict[str, Any], name: str) -> None:
+        """Replies that break HTTP or JSON; each closes the connection so the client cannot reuse it."""
+        handler.close_connection = True
+        data = json.dumps(self._success(handler.path, body)).encode()
+        if name == "drip":
+            handler.send_response(200)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(data)))
+            handler.end_headers()
+            handler.wfile.flush()
+            for i in range(len(data)):
+                if self._stop.wait(self.drip_interval):
+                    return
+                handler.wfile.write(data[i : i + 1])
+                handler.wfile.flush()
+        elif name == "drip_headers":
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Slow: " + b"x" * 1000
+            for i in range(len(head)):
+                if self._stop.wait(self.drip_interval):
+                    return
+                handler.wfile.write(head[i : i + 1])
+                handler.wfile.flush()
+        elif name == "truncate":
+            handler.send_response(200)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(data) + 1000))
+            handler.end_headers()
+            handler.wfile.write(data[: len(data) // 2])
+            handler.wfile.flush()
+        elif name == "invalid_json":
+            self._send_raw(handler, 200, data[: len(data) // 2])
+        elif name == "bad_status_line":
+            handler.wfile.write(b"GARBAGE 200 what\r\n\r\n")
+            handler.wfile.flush()
+        elif name == "reset":
+            handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            handler.connection.close()
+        # "disconnect": nothing is sent; the handler returns and the server closes the connection
+
+    def _success(self, path: str, body: dict[str, Any], text: Any = ..., finish_reason: str = "stop") -> dict[str, Any]:
+        text = self.reply(body) if text is ... else text
+        completion_chars = len(text or "")
         prompt_chars = sum(len(str(m.get("content", ""))) for m in body.get("messages") or [] if isinstance(m, dict))
         prompt_chars += len(str(body.get("system", "")))
         if path.rstrip("/").endswith("/messages"):  # Anthropic Messages API
@@ -149,20 +236,22 @@ class FakeChatServer:
                 "type": "message",
                 "role": "assistant",
                 "model": body.get("model"),
-                "content": [{"type": "text", "text": text}],
-                "stop_reason": "end_turn",
-                "usage": {"input_tokens": prompt_chars, "output_tokens": len(text)},
+                "content": [{"type": "text", "text": text or ""}],
+                "stop_reason": "refusal" if finish_reason == "content_filter" else "end_turn",
+                "usage": {"input_tokens": prompt_chars, "output_tokens": completion_chars},
             }
         return {
             "id": "chatcmpl-fake",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body.get("model"),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}
+            ],
             "usage": {
                 "prompt_tokens": prompt_chars,
-                "completion_tokens": len(text),
-                "total_tokens": prompt_chars + len(text),
+                "completion_tokens": completion_chars,
+                "total_tokens": prompt_chars + completion_chars,
             },
         }
 
@@ -174,6 +263,15 @@ class FakeChatServer:
         handler.send_header("Content-Length", str(len(data)))
         for key, value in (headers or {}).items():
             handler.send_header(key, value)
+        handler.end_headers()
+        handler.wfile.write(data)
+        handler.wfile.flush()
+
+    @staticmethod
+    def _send_raw(handler: BaseHTTPRequestHandler, status: int, data: bytes) -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
         handler.end_headers()
         handler.wfile.write(data)
         handler.wfile.flush()

@@ -62,6 +62,11 @@ INVENTORY: dict[tuple[str, str, str | None], str] = {
     ("curriculum/oracle.py", "fullmatch", r"-?\d+"): "fuzzed (reference answers)",
     ("curriculum/teachers.py", "match", r"^https?://"): "fuzzed (a configured URL, not model output)",
     ("curriculum/teachers.py", "findall", r"Solved (\d+)/(\d+)"): "fuzzed (a teacher's journal text)",
+    (
+        "utils/secrets.py",
+        "compile",
+        r"(?i)(\bbearer\s++|\b(?:x-)?api[-_]key[\"']?+\s*+[:=]\s*+[\"']?+)[^\s\"',;}]{6,}+|\bsk-[A-Za-z0-9_-]{8,}+",
+    ): "fuzzed (credential shapes in server replies and log lines)",
 }
 _RE_FUNCS = {"compile", "search", "match", "fullmatch", "finditer", "findall", "sub", "subn", "split", "escape"}
 

@@ -16,13 +16,23 @@ pipeline runs offline (tests, CI, the smoke demo).
 
 Why every request goes through a **disk cache**: a curriculum run makes hundreds of teacher calls that cost money and
 minutes, and a crash at stage 3, or a change to the SFT settings, must not pay for stage 1 again. Each request is keyed
-by the sha256 of (teacher kind, model, messages, sampling parameters) and its reply is written atomically to
+by the sha256 of (teacher kind, endpoint, model, messages, sampling parameters) — the endpoint because two servers
+can serve different weights under one model name — and its reply is written atomically to
 ``<cache_dir>/<key[:2]>/<key>.json``; a re-run with the same inputs makes zero calls (``usage.calls`` counts the
-requests actually sent). Replies are cached, API keys never are: keys are read from the environment at call time, sent
-only in request headers, and scrubbed from error messages, so neither cache files, artifacts nor log lines contain
-them.
+requests actually sent). (Caches written before the endpoint joined the key are not read: one re-run pays again.)
 
-Token usage comes from each response's ``usage`` field and is tallied with an *estimated* cost from
+What is **not** cached, because caching it would make one bad moment permanent: a refusal (``finish_reason:
+"content_filter"``, Anthropic's ``"refusal"``), a ``null`` or missing content, an empty reply, and a reply over
+``TeacherCache.max_entry_chars``. A refusal or an empty reply is not an error — one filtered prompt must not stop a
+run of hundreds — it is used as ``""`` for this run (a failed solution, a dropped reflection, a kept strategy), counted
+in ``usage.empty_replies`` (shown by ``usage_report``) with a warning, and asked again by the next run.
+
+Replies are cached, API keys never are: keys are read from the environment at call time, sent only in request
+headers, and redacted at the source (``rrr.utils.secrets``) from every warning, exception and file, even when a
+server echoes them back.
+
+Token usage comes from each response's ``usage`` field (a malformed one — not an object, strings, negative numbers —
+counts as unknown, in ``usage.unknown_usage``, rather than failing the call) and is tallied with an *estimated* cost from
 ``PRICES_PER_MTOK`` (USD per million tokens, list prices as of 2025; a model missing from the table reports None).
 """
 
@@ -43,10 +53,12 @@ from typing import Any, ClassVar
 
 from rrr.curriculum import prompts
 from rrr.tasks.base import Example, Messages, Task, Verdict
-from rrr.utils.http import EndpointError, post_json
+from rrr.utils.http import MAX_RESPONSE_BYTES, EndpointError, post_json
 from rrr.utils.io import atomic_write_json
+from rrr.utils.secrets import install_log_redaction, redact, register_secret
 
 logger = logging.getLogger("rrr.curriculum")
+install_log_redaction(["rrr.curriculum"])
 
 #: Estimated list prices in USD per million (input, output) tokens, matched by the longest prefix of the model name
 #: (a provider prefix such as ``openai/`` is ignored). Estimates only: check your provider's current prices.
@@ -92,6 +104,25 @@ class TeacherUsage:
     cache_hits: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: Refusals, null and empty replies: used as "" this run, never cached.
+    empty_replies: int = 0
+    #: Responses whose ``usage`` was missing or malformed (their tokens are not in the totals or the cost).
+    unknown_usage: int = 0
+
+
+class UncachedReply(str):
+    """A reply to use once but never cache: a refusal or a missing/empty content. ``reason`` says which.
+
+    ``complete`` implementations return one (``UncachedReply("", "content_filter")``) so the caching layer needs no
+    knowledge of each API's finish reasons; an empty plain string is treated the same way.
+    """
+
+    reason: str
+
+    def __new__(cls, text: str = "", reason: str = "empty reply") -> UncachedReply:
+        reply = super().__new__(cls, text)
+        reply.reason = reason
+        return reply
 
 
 @dataclass
@@ -114,11 +145,17 @@ class SolveResult:
 class TeacherCache:
     """Replies on disk, one JSON file per request key, each written atomically (complete or absent).
 
-    A file that cannot be read (hand-edited, disk trouble) is a cache miss with a warning, never a crash.
+    A file that cannot be read (hand-edited, disk trouble) is a cache miss with a warning, never a crash. A reply
+    longer than ``max_entry_chars`` is not written (and a file too big to hold an entry is not read): no real
+    teacher reply is that long, and a runaway one must not be replayed into every later run.
     """
 
-    def __init__(self, directory: str):
+    #: The longest reply that is cached (about 250k tokens; ``max_tokens`` makes real replies far shorter).
+    DEFAULT_MAX_ENTRY_CHARS = 1_000_000
+
+    def __init__(self, directory: str, max_entry_chars: int = DEFAULT_MAX_ENTRY_CHARS):
         self.directory = os.path.abspath(os.path.expanduser(directory))
+        self.max_entry_chars = max_entry_chars
 
     @staticmethod
     def key(request: dict[str, Any]) -> str:
@@ -133,6 +170,9 @@ class TeacherCache:
         if not os.path.exists(path):
             return None
         try:
+            # the request (messages) is stored beside the text, hence the allowance; 4 bytes per char at most
+            if os.path.getsize(path) > 4 * self.max_entry_chars + 16 * 1024 * 1024:
+                raise ValueError(f"file over the size cap of {self.max_entry_chars:,} characters")
             with open(path, encoding="utf-8") as f:
                 record = json.load(f)
             text = record["text"]
@@ -143,8 +183,17 @@ class TeacherCache:
             logger.warning("ignoring unreadable teacher cache file %s (%s)", path, exc)
             return None
 
-    def put(self, key: str, request: dict[str, Any], text: str) -> None:
-        atomic_write_json(self.path(key), {"request": request, "text": text})
+    def put(self, key: str, request: dict[str, Any], text: str) -> bool:
+        """Write one entry; False (nothing written) when ``text`` is over ``max_entry_chars``."""
+        if len(text) > self.max_entry_chars:
+            logger.warning(
+                "not caching a %s-character teacher reply (over the %s-character cap)",
+                f"{len(text):,}",
+                f"{self.max_entry_chars:,}",
+            )
+            return False
+        atomic_write_json(self.path(key), {"request": request, "text": str(text)})
+        return True
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -168,12 +217,21 @@ class Teacher(ABC):
         self.usage = TeacherUsage()
         self._memory: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._warned_empty = False
 
     # ------------------------------------------------------------------------------------------------ identity
     @property
     def spec(self) -> str:
         """The teacher as a ``make_teacher`` spec (safe to log and save: never contains a key)."""
         return f"{self.kind}:{self.model}"
+
+    def cache_identity(self) -> dict[str, Any]:
+        """What, besides messages and sampling, decides a reply: part of every cache key.
+
+        HTTP teachers add their endpoint (two servers may serve different weights under one model name); a local
+        model adds its adapter. Fields are only ever added when set, so keys of teachers without them stay stable.
+        """
+        return {"kind": self.kind, "model": self.model}
 
     def set_cache_dir(self, directory: str | None) -> None:
         """Use ``directory`` for the disk cache (the pipeline sets ``<output_dir>/teacher_cache`` when none is set)."""
@@ -196,14 +254,29 @@ class Teacher(ABC):
             "cache_hits": self.usage.cache_hits,
             "prompt_tokens": self.usage.prompt_tokens,
             "completion_tokens": self.usage.completion_tokens,
+            "empty_replies": self.usage.empty_replies,
+            "unknown_usage": self.usage.unknown_usage,
             "estimated_cost_usd": None if cost is None else round(cost, 4),
         }
 
-    def record_usage(self, prompt_tokens: int | None, completion_tokens: int | None) -> None:
-        """Add one response's token counts to the tally (thread-safe; None counts as 0)."""
+    def record_usage(self, prompt_tokens: Any, completion_tokens: Any) -> None:
+        """Add one response's token counts to the tally (thread-safe).
+
+        Counts come from servers, so anything but a non-negative int (None, a string, a negative number, a bool)
+        is unknown: it adds 0 and is counted in ``usage.unknown_usage``.
+        """
+        prompt, completion = _token_count(prompt_tokens), _token_count(completion_tokens)
         with self._lock:
-            self.usage.prompt_tokens += int(prompt_tokens or 0)
-            self.usage.completion_tokens += int(completion_tokens or 0)
+            self.usage.prompt_tokens += prompt or 0
+            self.usage.completion_tokens += completion or 0
+            if prompt is None or completion is None:
+                self.usage.unknown_usage += 1
+
+    def record_usage_block(self, usage: Any, prompt_field: str, completion_field: str) -> None:
+        """``record_usage`` from a response's ``usage`` object, whatever shape the server sent."""
+        if not isinstance(usage, dict):
+            usage = {}
+        self.record_usage(usage.get(prompt_field), usage.get(completion_field))
 
     # ------------------------------------------------------------------------------------------------- caching
     def _cached(
@@ -217,8 +290,9 @@ class Teacher(ABC):
         exception of a miss that failed (the other replies are cached, then the first failure is raised).
         """
         keyed = []
+        identity = self.cache_identity()
         for messages, params in requests:
-            request = {"kind": self.kind, "model": self.model, "messages": messages, "params": params}
+            request = {**identity, "messages": messages, "params": params}
             keyed.append((TeacherCache.key(request), request))
         replies: dict[str, str] = {}
         missing: dict[str, dict[str, Any]] = {}
@@ -250,13 +324,29 @@ class Teacher(ABC):
                     continue
                 if not isinstance(text, str):
                     raise TeacherError(f"{self.spec} returned a {type(text).__name__}, not text")
+                if isinstance(text, UncachedReply) or not text.strip():
+                    self._empty_reply(getattr(text, "reason", "empty reply"))
+                    replies[key] = str(text)  # used this run; the next run asks again
+                    continue
                 replies[key] = text
-                self._memory[key] = text
-                if self.cache is not None:
-                    self.cache.put(key, missing[key], text)
+                if self.cache is None or self.cache.put(key, missing[key], text):
+                    self._memory[key] = text
             if failure is not None:
                 raise failure
         return [replies[key] for key, _ in keyed]
+
+    def _empty_reply(self, reason: str) -> None:
+        with self._lock:
+            self.usage.empty_replies += 1
+            first = not self._warned_empty
+            self._warned_empty = True
+        if first:
+            logger.warning(
+                "%s gave a reply with no usable text (%s): used as an empty reply, not cached; further ones are "
+                "counted in the teacher usage (empty_replies)",
+                self.spec,
+                reason,
+            )
 
     # ---------------------------------------------------------------------------------------------- operations
     def initial_strategy(self, task: Task) -> str:
@@ -432,11 +522,46 @@ def _clip(text: str, limit: int = _JOURNAL_TEXT_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _redact(text: str, secret: str | None) -> str:
-    """``text`` with ``secret`` (an API key) replaced, for error messages built from server replies."""
-    if secret and len(secret) >= 4 and secret in text:
-        return text.replace(secret, "[REDACTED]")
-    return text
+def _token_count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _api_key(env: str | None) -> str | None:
+    """The key in ``env`` (registered for redaction the moment it is read), or None when unset or blank."""
+    key = os.environ.get(env) if env else None
+    if not key or not key.strip():
+        return None
+    register_secret(key)
+    return key.strip()
+
+
+def _chat_text(response: dict[str, Any], url: str, key: str | None) -> str:
+    """The text of ``choices[0].message.content``; an ``UncachedReply`` for a refusal or a null/empty content.
+
+    Shape errors (no choices, a message that is not an object, content of another type) are one ``EndpointError``
+    that quotes the response (redacted): the server is not speaking the chat completions API.
+    """
+    choices = response.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    message = choice.get("message") if isinstance(choice, dict) else None
+    if not isinstance(message, dict):
+        raise EndpointError(redact(f"{url} returned no choices[0].message: {str(response)[:300]}", [key]))
+    content = message.get("content")
+    if isinstance(content, list):  # content parts: [{"type": "text", "text": ...}, ...]
+        parts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+        if not all(isinstance(p, str) for p in parts):
+            raise EndpointError(redact(f"{url} returned content parts without text: {str(content)[:300]}", [key]))
+        content = "".join(parts)
+    if content is not None and not isinstance(content, str):
+        raise EndpointError(
+            redact(f"{url} returned a {type(content).__name__} as choices[0].message.content, not text", [key])
+        )
+    finish = choice.get("finish_reason")
+    if finish == "content_filter":
+        return UncachedReply(content or "", "refused: finish_reason content_filter")
+    if content is None:
+        return UncachedReply("", "null content")
+    return content
 
 
 class OpenAICompatibleTeacher(LLMTeacher):
@@ -465,6 +590,7 @@ class OpenAICompatibleTeacher(LLMTeacher):
         max_tokens: int = 1024,
         cache_dir: str | None = None,
         price_per_mtok: tuple[float, float] | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ):
         super().__init__(
             temperature=temperature,
@@ -487,31 +613,35 @@ class OpenAICompatibleTeacher(LLMTeacher):
         self.model = model
         self.api_key_env = api_key_env
         self.timeout, self.max_retries, self.backoff = timeout, max_retries, backoff
+        self.max_response_bytes = max_response_bytes
 
     @property
     def spec(self) -> str:
         return f"openai:{self.model}@{self.base_url}"
 
+    def cache_identity(self) -> dict[str, Any]:
+        return {**super().cache_identity(), "endpoint": self.base_url}
+
     def complete(self, messages: Messages, temperature: float, max_tokens: int) -> str:
-        key = os.environ.get(self.api_key_env) if self.api_key_env else None
+        key = _api_key(self.api_key_env)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         url = f"{self.base_url}/chat/completions"
         payload = {"model": self.model, "messages": messages, "temperature": temperature, "max_tokens": max_tokens}
         try:
             response = post_json(
-                url, payload, headers, timeout=self.timeout, max_retries=self.max_retries, backoff=self.backoff
+                url,
+                payload,
+                headers,
+                timeout=self.timeout,
+                max_retries=self.max_retries,
+                backoff=self.backoff,
+                max_response_bytes=self.max_response_bytes,
             )
         except EndpointError as exc:
-            raise EndpointError(_redact(str(exc), key)) from None
-        try:
-            text = response["choices"][0]["message"]["content"]
-        except (KeyError, IndexError, TypeError):
-            raise EndpointError(
-                _redact(f"{url} returned no choices[0].message.content: {str(response)[:300]}", key)
-            ) from None
-        usage = response.get("usage") or {}
-        self.record_usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
-        return text or ""
+            raise EndpointError(redact(exc, [key])) from None
+        text = _chat_text(response, url, key)
+        self.record_usage_block(response.get("usage"), "prompt_tokens", "completion_tokens")
+        return text
 
 
 class AnthropicTeacher(LLMTeacher):
@@ -539,6 +669,7 @@ class AnthropicTeacher(LLMTeacher):
         max_tokens: int = 1024,
         cache_dir: str | None = None,
         price_per_mtok: tuple[float, float] | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ):
         super().__init__(
             temperature=temperature,
@@ -553,9 +684,13 @@ class AnthropicTeacher(LLMTeacher):
         self.api_key_env = api_key_env
         self.base_url = base_url.rstrip("/").removesuffix("/v1/messages").removesuffix("/v1")
         self.timeout, self.max_retries, self.backoff = timeout, max_retries, backoff
+        self.max_response_bytes = max_response_bytes
+
+    def cache_identity(self) -> dict[str, Any]:
+        return {**super().cache_identity(), "endpoint": self.base_url}
 
     def complete(self, messages: Messages, temperature: float, max_tokens: int) -> str:
-        key = os.environ.get(self.api_key_env)
+        key = _api_key(self.api_key_env)
         if not key:
             raise TeacherError(f"AnthropicTeacher needs an API key in the environment variable {self.api_key_env}")
         system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
@@ -571,16 +706,27 @@ class AnthropicTeacher(LLMTeacher):
         url = f"{self.base_url}/v1/messages"
         try:
             response = post_json(
-                url, payload, headers, timeout=self.timeout, max_retries=self.max_retries, backoff=self.backoff
+                url,
+                payload,
+                headers,
+                timeout=self.timeout,
+                max_retries=self.max_retries,
+                backoff=self.backoff,
+                max_response_bytes=self.max_response_bytes,
             )
         except EndpointError as exc:
-            raise EndpointError(_redact(str(exc), key)) from None
-        blocks = response.get("content") if isinstance(response, dict) else None
+            raise EndpointError(redact(exc, [key])) from None
+        blocks = response.get("content")
         if not isinstance(blocks, list):
-            raise EndpointError(_redact(f"{url} returned no content blocks: {str(response)[:300]}", key))
-        usage = response.get("usage") or {}
-        self.record_usage(usage.get("input_tokens"), usage.get("output_tokens"))
-        return "".join(b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text")
+            raise EndpointError(redact(f"{url} returned no content blocks: {str(response)[:300]}", [key]))
+        texts = [b.get("text") for b in blocks if isinstance(b, dict) and b.get("type") == "text"]
+        if not all(isinstance(t, str) for t in texts):
+            raise EndpointError(redact(f"{url} returned text blocks without text: {str(blocks)[:300]}", [key]))
+        self.record_usage_block(response.get("usage"), "input_tokens", "output_tokens")
+        text = "".join(texts)
+        if response.get("stop_reason") == "refusal":
+            return UncachedReply(text, "refused: stop_reason refusal")
+        return text
 
 
 class HFTeacher(LLMTeacher):
@@ -612,6 +758,10 @@ class HFTeacher(LLMTeacher):
         self.batch_size = batch_size
         self.device = device
         self._generator = None
+
+    def cache_identity(self) -> dict[str, Any]:
+        identity = super().cache_identity()
+        return {**identity, "adapter": self.adapter} if self.adapter else identity
 
     def _load(self):
         if self._generator is None:
@@ -798,6 +948,7 @@ __all__ = [
     "TeacherCache",
     "TeacherError",
     "TeacherUsage",
+    "UncachedReply",
     "make_teacher",
     "price_for",
 ]
