@@ -18,9 +18,11 @@ import sys
 
 from rrr.evaluation import EvalConfig, EvaluationError, evaluate, format_results_table, load_results, make_generator
 from rrr.evaluation.backends import BACKENDS
+from rrr.evaluation.evaluate import OUTPUT_KIND
 from rrr.models.loading import ModelLoadError, weights_fingerprint
-from rrr.tasks import TaskDataError, VerifierErrorRate
+from rrr.tasks import TaskDataError, VerifierErrorRate, get_task
 from rrr.utils.http import EndpointError
+from rrr.utils.outputs import check_output_dir
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -75,9 +77,15 @@ def main(argv=None) -> int:
         if args.compare:
             print(format_results_table([load_results(d) for d in args.compare]))
             return 0
+        try:
+            task_kwargs = json.loads(args.task_kwargs)
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"--task-kwargs is not JSON ({exc.msg}): give an object, e.g. '{{\"strict\": true}}'"
+            ) from None
         config = EvalConfig(
             task=args.task,
-            task_kwargs=json.loads(args.task_kwargs),
+            task_kwargs=task_kwargs,
             split=args.split,
             n=args.n,
             seed=args.seed,
@@ -92,14 +100,18 @@ def main(argv=None) -> int:
             batch_size=args.batch_size,
             max_verifier_error_rate=args.max_verifier_error_rate,
         )
+        # every argument is checked before anything is written or loaded: the task, and each output directory
+        get_task(config.task, **config.task_kwargs)
+        out_dirs = [args.output_dir] * len(args.model)
+        if args.output_dir and len(args.model) > 1:
+            out_dirs = [os.path.join(args.output_dir, _name(model)) for model in args.model]
+        for out_dir in filter(None, out_dirs):
+            check_output_dir(out_dir, OUTPUT_KIND, legacy=("eval_config.json",))
         phases = config.episode_config()
         for phase in ("attempt", "reflection", "retry"):  # exactly what is sampled: nothing from a generation_config
             print(f"sampling {phase:<10} {getattr(phases, phase).effective()}", file=sys.stderr)
         results = []
-        for model in args.model:
-            out_dir = args.output_dir
-            if out_dir and len(args.model) > 1:
-                out_dir = os.path.join(out_dir, _name(model))
+        for model, out_dir in zip(args.model, out_dirs):
             generator, backend = make_generator(
                 model, args.backend, args.adapter, args.base_url, args.batch_size, args.api_key_env
             )

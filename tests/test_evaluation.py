@@ -87,14 +87,15 @@ def test_pass_at_k_columns(tiny, tmp_path):
 
 
 def test_cli_compares_two_models_side_by_side(tiny, tmp_path, capsys):
-    other = save_tiny_model(str(tmp_path / "other"), seed=1)
-    argv = ["--model", tiny, other, "--task", "countdown", "--n", "4", "--no-progress", "--output-dir", str(tmp_path)]
+    other = save_tiny_model(str(tmp_path / "models" / "other"), seed=1)
+    out = tmp_path / "eval"  # not tmp_path: <out>/other would be the model's own directory, which rrr refuses
+    argv = ["--model", tiny, other, "--task", "countdown", "--n", "4", "--no-progress", "--output-dir", str(out)]
     argv += ["--attempt-max-tokens", "8", "--reflection-max-tokens", "8", "--retry-max-tokens", "8"]
     argv += ["--source", "generated"]
     assert run_cli(argv) == 0
     table = capsys.readouterr().out
     assert table.count("| countdown |") == 2
-    assert run_cli(["--compare", str(tmp_path / "tiny"), str(tmp_path / "other")]) == 0
+    assert run_cli(["--compare", str(out / "tiny"), str(out / "other")]) == 0
     assert capsys.readouterr().out.count("| countdown |") == 2
 
 

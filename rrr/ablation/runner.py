@@ -20,9 +20,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from rrr.utils.io import atomic_write_json
+from rrr.utils.outputs import claim_output_dir, output_lock
 
 logger = logging.getLogger("rrr.ablation")
 
+#: The ownership kind of an ablation's output directory (``rrr.utils.outputs``).
+OUTPUT_KIND = "ablation"
 ARMS = ("base", "sft", "rrr", "sft_rrr", "outcome", "reflection_sft", "reflection_dpo")
 #: The arm whose trained model each arm starts from.
 STARTS_FROM = {"sft_rrr": "sft"}
@@ -126,11 +129,19 @@ def _parse(classes, recipe: str, overrides: dict[str, Any]):
 
 # ----------------------------------------------------------------------------------------------------------------------
 def run_ablation(config: AblationConfig, progress: bool = True) -> dict:
-    """Train and evaluate every arm (finished arms are skipped); write the table, JSON and plot."""
+    """Train and evaluate every arm (finished arms are skipped); write the table, JSON and plot.
+
+    ``output_dir`` is locked for the run and must be new, empty or an earlier ablation (``rrr.utils.outputs``).
+    """
+    with output_lock(config.output_dir):
+        claim_output_dir(config.output_dir, OUTPUT_KIND, legacy=("ablation_config.json",))
+        return _run_ablation(config, progress)
+
+
+def _run_ablation(config: AblationConfig, progress: bool) -> dict:
     from rrr.ablation.report import write_report
     from rrr.tasks import get_task
 
-    os.makedirs(config.output_dir, exist_ok=True)
     atomic_write_json(os.path.join(config.output_dir, "ablation_config.json"), asdict(config))
     task = get_task(config.task, **config.task_kwargs)
     if config.student:

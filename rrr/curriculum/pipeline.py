@@ -49,8 +49,11 @@ from rrr.evaluation.stats import wilson_interval  # the project's one implementa
 from rrr.tasks import Task, get_task
 from rrr.tasks.base import Example, Messages, safe_verify
 from rrr.utils.io import atomic_directory, atomic_write_json, atomic_write_text
+from rrr.utils.outputs import claim_output_dir, output_lock
 
 logger = logging.getLogger("rrr.curriculum")
+#: The ownership kind of ``run_knowledge_transfer``'s output directory (``rrr.utils.outputs``).
+OUTPUT_KIND = "curriculum"
 
 
 @dataclass
@@ -328,138 +331,140 @@ def run_knowledge_transfer(
     curriculum_cfg = replace(curriculum_cfg, progress=curriculum_cfg.progress and progress)
     sft_opts = _as(SFTOptions, sft)
     output_dir = os.path.abspath(output_dir)
-    os.makedirs(output_dir, exist_ok=True)
-    teacher_obj = make_teacher(teacher, task=task_obj)
-    if teacher_obj.cache is None or cache_dir:
-        teacher_obj.set_cache_dir(cache_dir or os.path.join(output_dir, "teacher_cache"))
     for name, value in (("num_train", num_train), ("num_test", num_test), ("batch_size", batch_size)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    # one writer, and only into a directory that is new, empty or an earlier run's (rrr.utils.outputs)
+    with output_lock(output_dir):
+        claim_output_dir(output_dir, OUTPUT_KIND, legacy=(os.path.join("data", "test", "dataset_info.json"),))
+        teacher_obj = make_teacher(teacher, task=task_obj)
+        if teacher_obj.cache is None or cache_dir:
+            teacher_obj.set_cache_dir(cache_dir or os.path.join(output_dir, "teacher_cache"))
 
-    # 1. data ---------------------------------------------------------------------------------------------------
-    start = time.time()
-    train = [dict(r) for r in task_obj.load(split="train", n=num_train, seed=seed, source=source)]
-    cur_examples = [
-        dict(r) for r in task_obj.load(split="train", n=num_curriculum or num_train, seed=seed + 1, source=source)
-    ]
-    test = [dict(r) for r in task_obj.load(split="test", n=num_test, seed=seed, source=test_source or source)]
-    test_labels: dict[str, int] | None = None
-    if has_small_answer_space(task_obj, test):
-        test, before, test_labels = balance_by_label(task_obj, test, seed=seed)
-        if before != test_labels:
-            logger.info("balanced the test split by answer: %s -> %s", before, test_labels)
-    if not test:
-        raise CurriculumError("the test split is empty after balancing")
-    test_dir = os.path.join(output_dir, "data", "test")
-    _save_examples(test, test_dir)
-    majority = task_obj.majority_baseline(test) if test_labels is not None else None
-    timings["data"] = time.time() - start
-
-    rows: dict[str, dict[str, Any] | None] = {}
-    # 2. teacher baseline ---------------------------------------------------------------------------------------
-    initial = teacher_obj.initial_strategy(task_obj)
-    if evaluate_teacher:
+        # 1. data ---------------------------------------------------------------------------------------------------
         start = time.time()
-        rows["teacher_baseline"], _ = teacher_accuracy(task_obj, teacher_obj, test, initial, progress)
-        timings["teacher_baseline"] = time.time() - start
+        train = [dict(r) for r in task_obj.load(split="train", n=num_train, seed=seed, source=source)]
+        cur_examples = [
+            dict(r) for r in task_obj.load(split="train", n=num_curriculum or num_train, seed=seed + 1, source=source)
+        ]
+        test = [dict(r) for r in task_obj.load(split="test", n=num_test, seed=seed, source=test_source or source)]
+        test_labels: dict[str, int] | None = None
+        if has_small_answer_space(task_obj, test):
+            test, before, test_labels = balance_by_label(task_obj, test, seed=seed)
+            if before != test_labels:
+                logger.info("balanced the test split by answer: %s -> %s", before, test_labels)
+        if not test:
+            raise CurriculumError("the test split is empty after balancing")
+        test_dir = os.path.join(output_dir, "data", "test")
+        _save_examples(test, test_dir)
+        majority = task_obj.majority_baseline(test) if test_labels is not None else None
+        timings["data"] = time.time() - start
 
-    # 3. self-improvement ---------------------------------------------------------------------------------------
-    start = time.time()
-    stage1 = self_improve(
-        task_obj,
-        teacher_obj,
-        train,
-        os.path.join(output_dir, "self_improve"),
-        SelfImproveConfig(batch_size=batch_size, distill_every=distill_every, progress=progress),
-        initial_strategy=initial,
-    )
-    timings["self_improve"] = time.time() - start
-    final_strategy = stage1.final_strategy
-    if evaluate_teacher:
-        start = time.time()
-        rows["teacher_after"], _ = teacher_accuracy(task_obj, teacher_obj, test, final_strategy, progress)
-        timings["teacher_after"] = time.time() - start
-
-    # 4. curriculum ---------------------------------------------------------------------------------------------
-    start = time.time()
-    cur = build_curriculum(
-        task_obj,
-        teacher_obj,
-        cur_examples,
-        final_strategy,
-        os.path.join(output_dir, "curriculum"),
-        curriculum_cfg,
-        failures=stage1.failures,
-    )
-    timings["curriculum"] = time.time() - start
-
-    # 5. student ------------------------------------------------------------------------------------------------
-    eval_task = StrategyPromptTask(task_obj, final_strategy) if curriculum_cfg.strategy_in_prompt else task_obj
-    # The project's evaluator rebuilds the task by name: only possible for a task given by name, without a strategy.
-    task_spec = (task, dict(task_kwargs or {})) if isinstance(task, str) and eval_task is task_obj else None
-    sft_summary = None
-    sft_dir = None
-    if student is not None and evaluate_student:
-        start = time.time()
-        rows["student_baseline"] = student_accuracy(
-            student,
-            eval_task,
-            test,
-            test_dir,
-            os.path.join(output_dir, "eval", "student_baseline"),
-            eval_max_new_tokens,
-            seed,
-            task_spec,
-            progress,
-        )
-        timings["student_baseline"] = time.time() - start
-    if student is not None and sft_opts.enabled:
-        start = time.time()
-        sft_dir = os.path.join(output_dir, "student_sft")
-        sft_summary = _train_student(student, sft_dir, cur, sft_opts, seed, progress)
-        timings["student_sft"] = time.time() - start
-        if evaluate_student:
+        rows: dict[str, dict[str, Any] | None] = {}
+        # 2. teacher baseline ---------------------------------------------------------------------------------------
+        initial = teacher_obj.initial_strategy(task_obj)
+        if evaluate_teacher:
             start = time.time()
-            rows["student_after"] = student_accuracy(
-                sft_dir,
+            rows["teacher_baseline"], _ = teacher_accuracy(task_obj, teacher_obj, test, initial, progress)
+            timings["teacher_baseline"] = time.time() - start
+
+        # 3. self-improvement ---------------------------------------------------------------------------------------
+        start = time.time()
+        stage1 = self_improve(
+            task_obj,
+            teacher_obj,
+            train,
+            os.path.join(output_dir, "self_improve"),
+            SelfImproveConfig(batch_size=batch_size, distill_every=distill_every, progress=progress),
+            initial_strategy=initial,
+        )
+        timings["self_improve"] = time.time() - start
+        final_strategy = stage1.final_strategy
+        if evaluate_teacher:
+            start = time.time()
+            rows["teacher_after"], _ = teacher_accuracy(task_obj, teacher_obj, test, final_strategy, progress)
+            timings["teacher_after"] = time.time() - start
+
+        # 4. curriculum ---------------------------------------------------------------------------------------------
+        start = time.time()
+        cur = build_curriculum(
+            task_obj,
+            teacher_obj,
+            cur_examples,
+            final_strategy,
+            os.path.join(output_dir, "curriculum"),
+            curriculum_cfg,
+            failures=stage1.failures,
+        )
+        timings["curriculum"] = time.time() - start
+
+        # 5. student ------------------------------------------------------------------------------------------------
+        eval_task = StrategyPromptTask(task_obj, final_strategy) if curriculum_cfg.strategy_in_prompt else task_obj
+        # The project's evaluator rebuilds the task by name: only possible for a task given by name, without a strategy.
+        task_spec = (task, dict(task_kwargs or {})) if isinstance(task, str) and eval_task is task_obj else None
+        sft_summary = None
+        sft_dir = None
+        if student is not None and evaluate_student:
+            start = time.time()
+            rows["student_baseline"] = student_accuracy(
+                student,
                 eval_task,
                 test,
                 test_dir,
-                os.path.join(output_dir, "eval", "student_after"),
+                os.path.join(output_dir, "eval", "student_baseline"),
                 eval_max_new_tokens,
                 seed,
                 task_spec,
                 progress,
             )
-            timings["student_after"] = time.time() - start
-    timings["total"] = time.time() - clock
+            timings["student_baseline"] = time.time() - start
+        if student is not None and sft_opts.enabled:
+            start = time.time()
+            sft_dir = os.path.join(output_dir, "student_sft")
+            sft_summary = _train_student(student, sft_dir, cur, sft_opts, seed, progress)
+            timings["student_sft"] = time.time() - start
+            if evaluate_student:
+                start = time.time()
+                rows["student_after"] = student_accuracy(
+                    sft_dir,
+                    eval_task,
+                    test,
+                    test_dir,
+                    os.path.join(output_dir, "eval", "student_after"),
+                    eval_max_new_tokens,
+                    seed,
+                    task_spec,
+                    progress,
+                )
+                timings["student_after"] = time.time() - start
+        timings["total"] = time.time() - clock
 
-    summary = {
-        "task": task_obj.name,
-        "task_repr": repr(task_obj),
-        "teacher": teacher_obj.spec,
-        "student": student,
-        "output_dir": output_dir,
-        "test": {"n": len(test), "labels": test_labels, "path": test_dir},
-        "majority_baseline": majority,
-        "accuracy": rows,
-        "self_improve": {
-            "train_accuracy": stage1.accuracy,
-            "batches": stage1.batches,
-            "strategy_versions": len(stage1.strategies),
-            "final_strategy": final_strategy,
-        },
-        "curriculum": {"sft_path": cur.sft_path, "reflection_path": cur.reflection_path, **cur.stats},
-        "curriculum_config": asdict(curriculum_cfg),
-        "sft": sft_summary,
-        "sft_options": asdict(sft_opts) if student is not None and sft_opts.enabled else None,
-        "student_sft_dir": sft_dir,
-        "teacher_usage": teacher_obj.usage_report(),
-        "timings_s": {k: round(v, 2) for k, v in timings.items()},
-    }
-    atomic_write_json(os.path.join(output_dir, "summary.json"), summary)
-    atomic_write_text(os.path.join(output_dir, "summary.md"), summary_markdown(summary))
-    return summary
+        summary = {
+            "task": task_obj.name,
+            "task_repr": repr(task_obj),
+            "teacher": teacher_obj.spec,
+            "student": student,
+            "output_dir": output_dir,
+            "test": {"n": len(test), "labels": test_labels, "path": test_dir},
+            "majority_baseline": majority,
+            "accuracy": rows,
+            "self_improve": {
+                "train_accuracy": stage1.accuracy,
+                "batches": stage1.batches,
+                "strategy_versions": len(stage1.strategies),
+                "final_strategy": final_strategy,
+            },
+            "curriculum": {"sft_path": cur.sft_path, "reflection_path": cur.reflection_path, **cur.stats},
+            "curriculum_config": asdict(curriculum_cfg),
+            "sft": sft_summary,
+            "sft_options": asdict(sft_opts) if student is not None and sft_opts.enabled else None,
+            "student_sft_dir": sft_dir,
+            "teacher_usage": teacher_obj.usage_report(),
+            "timings_s": {k: round(v, 2) for k, v in timings.items()},
+        }
+        atomic_write_json(os.path.join(output_dir, "summary.json"), summary)
+        atomic_write_text(os.path.join(output_dir, "summary.md"), summary_markdown(summary))
+        return summary
 
 
 def _train_student(student: str, sft_dir: str, cur, opts: SFTOptions, seed: int, progress: bool) -> dict:

@@ -47,10 +47,13 @@ from rrr.demo.config import DEMO_TASK, DemoConfig
 from rrr.demo.report import format_tables
 from rrr.evaluation.stats import mean_interval
 from rrr.utils.io import atomic_write_json, atomic_write_text, read_jsonl
+from rrr.utils.outputs import claim_output_dir, output_lock
 
 logger = logging.getLogger("rrr.demo")
 
 TASK_KWARGS: dict[str, Any] = {}
+#: The ownership kind of a demo's output directory (``rrr.utils.outputs``).
+OUTPUT_KIND = "demo"
 STAGE_FILE = "stage.json"
 #: Stages that only measure existing models: cheap, so they are recomputed (not refused) when their settings change,
 #: e.g. when the control is switched on after a finished run, or the evaluation settings change.
@@ -190,11 +193,12 @@ class DemoPipeline:
         student is built (the ablation's tiny base model) and returns ``{"model_dir": ...}``."""
         if until is not None and until not in ("base", "sft"):
             raise DemoError(f"until must be 'base' or 'sft' (the stages that produce a model), got {until!r}")
-        with _quiet():
+        with output_lock(self.out), _quiet():
             return self._run(until)
 
     def _run(self, until: str | None = None) -> dict:
-        os.makedirs(self.out, exist_ok=True)
+        # the demo deletes unfinished stage directories: only inside a directory that is its own
+        claim_output_dir(self.out, OUTPUT_KIND, legacy=(os.path.join("base", STAGE_FILE),))
         atomic_write_json(os.path.join(self.out, "config.json"), self.config.to_dict())
         self.log(f"output in {self.out} (seed {self.config.seed})")
         self.stage("base", self.build_base)

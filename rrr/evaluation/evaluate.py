@@ -30,7 +30,11 @@ from rrr.evaluation.stats import mean_interval, pass_at_k, proportion
 from rrr.generation.base import Generator, SamplingParams
 from rrr.tasks import Task, check_verifier_error_rate, get_task, safe_verify
 from rrr.tasks.base import MIN_VERIFICATIONS
-from rrr.utils.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
+from rrr.utils.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl, repair_jsonl
+from rrr.utils.outputs import claim_output_dir, output_lock
+
+#: The ownership kind of an evaluation's output directory (``rrr.utils.outputs``).
+OUTPUT_KIND = "evaluate"
 
 
 @dataclass
@@ -71,6 +75,13 @@ class EvalConfig:
             raise ValueError("batch_size must be >= 1")
         if not 0 <= self.max_verifier_error_rate <= 1:
             raise ValueError(f"max_verifier_error_rate must be in [0, 1], got {self.max_verifier_error_rate}")
+        if not isinstance(self.task_kwargs, dict):
+            raise ValueError(f"task_kwargs must be a JSON object (a dict), got {self.task_kwargs!r}")
+        if self.sample_temperature < 0:
+            raise ValueError(f"sample_temperature must be >= 0, got {self.sample_temperature}")
+        # every sampling setting is checked here, before an output directory is touched: a bad temperature found
+        # only when the first batch is generated used to leave an eval_config.json that refused the fixed command
+        self.episode_config()
 
     def episode_config(self) -> EpisodeConfig:
         return EpisodeConfig(
@@ -182,7 +193,16 @@ def evaluate(
     progress: bool = True,
     meta: dict | None = None,
 ) -> dict[str, Any]:
-    """Evaluate ``generator`` on ``config.task``; resumes from ``output_dir/samples.jsonl`` when it matches."""
+    """Evaluate ``generator`` on ``config.task``; resumes from ``output_dir/samples.jsonl`` when it matches.
+
+    ``output_dir`` is held with the one-writer lock for the whole evaluation, and must be new, empty or an earlier
+    evaluation (``rrr.utils.outputs``): two evaluations appending to one ``samples.jsonl`` would both "succeed".
+    """
+    with output_lock(output_dir) if output_dir else contextlib.nullcontext():
+        return _evaluate(generator, config, output_dir, model_name, progress, meta)
+
+
+def _evaluate(generator, config, output_dir, model_name, progress, meta) -> dict[str, Any]:
     from tqdm.auto import tqdm
 
     task = get_task(config.task, **config.task_kwargs)
@@ -190,6 +210,7 @@ def evaluate(
     examples = [dict(ex) for ex in dataset]
     if not examples:
         raise EvaluationError(f"the {config.split!r} split of {config.task!r} is empty")
+    config.episode_config().check_fits(task, generator, examples)  # before anything is written
 
     samples_path = os.path.join(output_dir, "samples.jsonl") if output_dir else None
     done: dict[str, dict] = {}
@@ -264,8 +285,10 @@ def _prepare_output_dir(output_dir: str, config: EvalConfig, model_name: str, we
     """Create ``output_dir`` or check it holds the same evaluation; return the finished samples by id.
 
     ``weights`` (a fingerprint of local weight files) makes a resume refuse samples of since-retrained weights.
+    A torn last line of ``samples.jsonl`` (a run killed mid-append, a full disk) is dropped with a warning: that
+    example is evaluated again.
     """
-    os.makedirs(output_dir, exist_ok=True)
+    claim_output_dir(output_dir, OUTPUT_KIND, legacy=("eval_config.json",))
     spec_path = os.path.join(output_dir, "eval_config.json")
     # The error-rate limit is not part of what is evaluated: raising it after a stop resumes the same evaluation.
     settings = {k: v for k, v in asdict(config).items() if k != "max_verifier_error_rate"}
@@ -283,6 +306,7 @@ def _prepare_output_dir(output_dir: str, config: EvalConfig, model_name: str, we
     samples_path = os.path.join(output_dir, "samples.jsonl")
     if not os.path.exists(samples_path):
         return {}
+    repair_jsonl(samples_path)
     return {row["id"]: row for row in read_jsonl(samples_path)}
 
 

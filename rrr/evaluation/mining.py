@@ -7,12 +7,14 @@ The result is a dataset with the task's columns plus ``failed_attempt`` (the fir
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from dataclasses import dataclass
 
 from rrr.generation.base import Generator, SamplingParams
 from rrr.tasks import Task, check_verifier_error_rate, safe_verify
 from rrr.tasks.base import MIN_VERIFICATIONS
+from rrr.utils.io import append_jsonl, read_jsonl, repair_jsonl
 
 RULES = ("any", "majority", "all")
 
@@ -46,41 +48,64 @@ def keep(passes: int, k: int, rule: str) -> bool:
     return {"any": fails >= 1, "majority": fails > k / 2, "all": fails == k}[rule]
 
 
-def mine_failures(task: Task, generator: Generator, examples: list[dict], config: MiningConfig, progress: bool = True):
-    """Returns ``(kept_rows, report)``; the report has the failure rate overall and per difficulty."""
+def mine_failures(
+    task: Task,
+    generator: Generator,
+    examples: list[dict],
+    config: MiningConfig,
+    progress: bool = True,
+    samples_path: str | None = None,
+):
+    """Returns ``(kept_rows, report)``; the report has the failure rate overall and per difficulty.
+
+    With ``samples_path``, each batch's outcome is appended to that JSONL log as it finishes, and examples already
+    in it are not sampled again: an interrupted run resumes where it stopped, like ``evaluate``. A batch only part
+    of which reached the log (a kill mid-append) is sampled again whole and only its missing rows are added, so
+    batches are the same as in an uninterrupted run and, with a generator seeded per call (``SamplingParams.seed``),
+    so are the attempts and the result. The caller keeps the log to one configuration (``mine_failures.py``
+    records it in the output directory's marker); ``rule`` is applied at the end, so it may change between runs.
+    """
     from tqdm.auto import tqdm
 
     params = SamplingParams(config.max_tokens, config.temperature, config.top_p, seed=config.seed)
-    kept, stats = [], defaultdict(lambda: [0, 0])  # difficulty -> [kept, total]
+    done: dict[str, dict] = {}
+    if samples_path and os.path.exists(samples_path):
+        repair_jsonl(samples_path)
+        done = {r["id"]: r for r in read_jsonl(samples_path) if r.get("k") == config.k}
+    ids = [task.example_id(ex) for ex in examples]
     errors = verified = 0
+    where = f"mining task {task.name!r}"
     bar = tqdm(total=len(examples), desc=f"mining {task.name} (k={config.k})", disable=not progress)
     for i in range(0, len(examples), config.batch_size):
-        chunk = examples[i : i + config.batch_size]
-        convs = [task.attempt_messages(ex) for ex in chunk for _ in range(config.k)]
-        gens = generator.generate(convs, params)
-        for j, ex in enumerate(chunk):
-            texts = [g.text for g in gens[j * config.k : (j + 1) * config.k]]
-            verdicts = [safe_verify(task, ex, t) for t in texts]
-            failed = [t for t, v in zip(texts, verdicts) if not v.passed and v.error is None]
-            judged = sum(v.error is None for v in verdicts)
-            errors += len(verdicts) - judged
-            verified += len(verdicts)
-            level = str(ex.get(task.difficulty_column, "all")) if task.difficulty_column else "all"
-            stats[level][1] += 1
-            if failed and keep(judged - len(failed), judged, config.rule):
-                stats[level][0] += 1
-                kept.append(
-                    {
-                        **ex,
-                        "failed_attempt": failed[0],
-                        "failed_attempts": failed,
-                        "pass_rate": 1 - len(failed) / config.k,
-                    }
-                )
+        chunk, chunk_ids = examples[i : i + config.batch_size], ids[i : i + config.batch_size]
+        if any(j not in done for j in chunk_ids):
+            convs = [task.attempt_messages(ex) for ex in chunk for _ in range(config.k)]
+            gens = generator.generate(convs, params)
+            new = []
+            for j, (ex, ex_id) in enumerate(zip(chunk, chunk_ids)):
+                record = _outcome(task, ex, ex_id, [g.text for g in gens[j * config.k : (j + 1) * config.k]], config)
+                if ex_id not in done:
+                    done[ex_id] = record
+                    new.append(record)
+            if samples_path:
+                append_jsonl(samples_path, new)
+        for ex_id in chunk_ids:
+            errors += done[ex_id]["errors"]
+            verified += done[ex_id]["verified"]
         bar.update(len(chunk))
-        where = f"mining task {task.name!r}"
         check_verifier_error_rate(errors, verified, config.max_verifier_error_rate, where, min_total=MIN_VERIFICATIONS)
     bar.close()
+
+    kept, stats = [], defaultdict(lambda: [0, 0])  # difficulty -> [kept, total]
+    for ex, ex_id in zip(examples, ids):
+        record = done[ex_id]
+        failed = record["failed"]
+        stats[record["level"]][1] += 1
+        if failed and keep(record["judged"] - len(failed), record["judged"], config.rule):
+            stats[record["level"]][0] += 1
+            kept.append(
+                {**ex, "failed_attempt": failed[0], "failed_attempts": failed, "pass_rate": 1 - len(failed) / config.k}
+            )
     total_kept = sum(s[0] for s in stats.values())
     report = {
         "n": len(examples),
@@ -91,3 +116,20 @@ def mine_failures(task: Task, generator: Generator, examples: list[dict], config
         "config": vars(config),
     }
     return kept, report
+
+
+def _outcome(task: Task, ex: dict, ex_id: str, texts: list[str], config: MiningConfig) -> dict:
+    """One example's mining outcome: its failed attempts and verdict counts (what resume needs, nothing more)."""
+    verdicts = [safe_verify(task, ex, t) for t in texts]
+    failed = [t for t, v in zip(texts, verdicts) if not v.passed and v.error is None]
+    judged = sum(v.error is None for v in verdicts)
+    level = str(ex.get(task.difficulty_column, "all")) if task.difficulty_column else "all"
+    return {
+        "id": ex_id,
+        "level": level,
+        "k": config.k,
+        "failed": failed,
+        "judged": judged,
+        "errors": len(verdicts) - judged,
+        "verified": len(verdicts),
+    }

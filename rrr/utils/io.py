@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import secrets
+import stat
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -37,6 +38,33 @@ def make_temp_dir(prefix: str) -> str:
             continue
         return path
     raise FileExistsError(errno.EEXIST, "no free temp directory name", prefix)
+
+
+def current_umask() -> int:
+    """The process umask (read from ``/proc`` where it can be, so the process-wide value is never swapped)."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def apply_umask(root: str) -> None:
+    """Give ``root`` and everything under it the modes a plain ``open``/``mkdir`` would have under the umask.
+
+    Libraries that write through their own temp files (``safetensors`` does) leave 0600 files inside a directory
+    rrr then publishes; a model or dataset built for a group must be readable by it as the umask says.
+    """
+    mask = current_umask()
+    for top, _dirs, files in os.walk(root):
+        os.chmod(top, 0o777 & ~mask)
+        for name in files:
+            path = os.path.join(top, name)
+            st = os.lstat(path)
+            if stat.S_ISREG(st.st_mode):
+                os.chmod(path, (0o777 if st.st_mode & 0o100 else 0o666) & ~mask)
 
 
 def _temp_file(prefix: str) -> tuple[int, str]:

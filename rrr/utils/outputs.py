@@ -244,9 +244,10 @@ def replace_directory(
 
     The result is complete or absent (readers never see half a model or dataset), and what it replaces must pass
     ``check_output_dir`` first: only an earlier output of the same command, or anything with ``overwrite``.
-    Directories are created with the user's umask (``mkdtemp``'s 0700 made artifacts unreadable to a group).
+    The result has the user's umask, whatever wrote into it (``mkdtemp``'s 0700 and the 0600 files ``safetensors``
+    writes through its own temp files made artifacts unreadable to a group that the umask lets read them).
     """
-    from rrr.utils.io import make_temp_dir
+    from rrr.utils.io import apply_umask, make_temp_dir
 
     path = os.path.abspath(os.path.expanduser(path))
     check_output_dir(path, kind, legacy=legacy, overwrite=overwrite, flag=flag, overwrite_flag=overwrite_flag)
@@ -257,6 +258,7 @@ def replace_directory(
     try:
         yield tmp
         write_marker(tmp, kind, command, **(info or {}))
+        apply_umask(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
