@@ -120,8 +120,8 @@ def _mine(args, task, task_kwargs, config, sampling, options) -> dict | None:
     spec = json.loads(json.dumps(spec))
     samples = os.path.join(out, SAMPLES)
     previous = (read_marker(out) or {}).get("spec") if state == "ours" else None
-    if state == "overwrite" or (previous != spec and os.path.exists(samples) and args.overwrite):
-        shutil.rmtree(out)
+    if args.overwrite and state in ("ours", "overwrite"):
+        shutil.rmtree(out)  # asked for: start over (whatever it held passed check_output_dir's guards)
     elif previous is not None and previous != spec and os.path.exists(samples):
         changed = sorted(k for k in spec if previous.get(k) != spec[k])
         raise ValueError(

@@ -16,12 +16,25 @@ def main(argv=None) -> int:
     args, model_args = parse_train_args(argv)
     summary = train(args, model_args)
     last = summary.get("last_log") or {}
+    if summary.get("already_finished"):
+        print(f"already finished: {summary['global_step']} steps -> {summary['output_dir']} (nothing trained)")
+        return 0
     print(
         f"done: {summary['global_step']} steps in {summary['train_seconds']} s -> {summary['output_dir']} | "
-        f"retry success {last.get('rrr/retry_success', float('nan')):.3f}, "
-        f"first-attempt acc {last.get('rrr/first_attempt_acc', float('nan')):.3f}"
+        f"retry success {_metric(last.get('rrr/retry_success'))}, "
+        f"first-attempt acc {_metric(last.get('rrr/first_attempt_acc'))}"
     )
     return 0
+
+
+def _metric(value) -> str:
+    """A logged metric for the report line: ``n/a`` when the step had nothing to measure (logged as None/NaN).
+
+    The model is saved before this line is printed, so formatting must never fail the run.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return "n/a"
+    return f"{value:.3f}"
 
 
 if __name__ == "__main__":

@@ -350,3 +350,22 @@ def test_bad_evaluation_arguments_write_nothing_and_the_fixed_command_runs(tiny,
         one_error_line(capsys.readouterr().err)
         assert not out.exists(), bad
     assert evaluate_cli.main(argv) == 0
+
+
+def test_mining_resumes_a_batch_torn_mid_append_to_the_same_attempts(tiny, tmp_path, caplog):
+    from rrr.evaluation import MiningConfig, mine_failures
+    from rrr.tasks import get_task
+
+    task = get_task("scheduling")
+    examples = [dict(ex) for ex in task.load(split="train", n=12, seed=0, source="generated")]
+    gen, _ = make_generator(tiny, "hf")
+    config = MiningConfig(k=2, temperature=1.0, max_tokens=6, batch_size=4)
+    log = tmp_path / "samples.jsonl"
+    kept, report = mine_failures(task, gen, examples, config, progress=False, samples_path=str(log))
+    lines = log.read_bytes().splitlines(keepends=True)
+    log.write_bytes(b"".join(lines[:6]) + lines[6][:10])  # killed inside the second batch's append
+    with caplog.at_level(logging.WARNING, logger="rrr.io"):
+        again, report_again = mine_failures(task, gen, examples, config, progress=False, samples_path=str(log))
+    assert "dropped a torn last line (10 bytes" in caplog.text
+    assert log.read_bytes().splitlines(keepends=True) == lines  # the batch was redone whole: the same attempts
+    assert again == kept and report_again == report

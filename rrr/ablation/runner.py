@@ -134,7 +134,9 @@ def run_ablation(config: AblationConfig, progress: bool = True) -> dict:
     ``output_dir`` is locked for the run and must be new, empty or an earlier ablation (``rrr.utils.outputs``).
     """
     with output_lock(config.output_dir):
-        claim_output_dir(config.output_dir, OUTPUT_KIND, legacy=("ablation_config.json",))
+        # an earlier ablation, or one prepared by hand with the documented hand-over file of the reflection arms
+        legacy = ("ablation_config.json", os.path.join("data", "self_reflections.json"))
+        claim_output_dir(config.output_dir, OUTPUT_KIND, legacy=legacy)
         return _run_ablation(config, progress)
 
 

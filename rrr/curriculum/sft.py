@@ -208,33 +208,69 @@ def _setup_logging(args) -> None:
     logger.setLevel(level)
 
 
+OUTPUT_KIND = "train_sft"
+
+
 def train_sft(args: CurriculumSFTConfig, model_args, model=None, tokenizer=None, callbacks=None) -> dict:
     """Fine-tune the student on the curriculum and save it (see the module docstring); returns a summary dict.
 
+    Resumes like ``rrr.training.train``: from the newest *complete* checkpoint (incomplete ones moved aside), and a
+    run that already reached its step target trains nothing (``already_finished: true`` in the returned summary;
+    a larger ``max_steps`` asks for more). One process at a time writes an output directory.
     ``callbacks`` are extra ``transformers.TrainerCallback``s (e.g. a driver's own progress lines)."""
     from transformers import set_seed
-    from transformers.trainer_utils import get_last_checkpoint
 
-    from rrr.utils.io import atomic_write_json
+    from rrr.training.launch import die_with_launcher, single_writer
 
+    die_with_launcher()  # a launcher killed with -9 takes this process with it
     _setup_logging(args)
     set_seed(args.seed)
+    with single_writer(args, OUTPUT_KIND, (SUMMARY_FILE,)):
+        return _train_sft(args, model_args, model, tokenizer, callbacks)
+
+
+def _train_sft(args: CurriculumSFTConfig, model_args, model, tokenizer, callbacks) -> dict:
+    from rrr.training.checkpoints import (
+        already_done_message,
+        finished_run,
+        plan_resume,
+        restore_final_state,
+        set_aside,
+        target_steps,
+    )
+    from rrr.utils.io import atomic_write_json
+
     out = args.output_dir
     summary_path = os.path.join(out, SUMMARY_FILE)
-    if os.path.exists(summary_path):
-        os.remove(summary_path)  # the model files are about to change: no longer "complete"
-    checkpoint = args.resume_from_checkpoint
-    if checkpoint is None and os.path.isdir(out):
-        checkpoint = get_last_checkpoint(out)
-        if checkpoint:
-            logger.info("resuming from the last checkpoint %s", checkpoint)
-
+    plan = plan_resume(out, args.resume_from_checkpoint, with_optimizer=not args.save_only_model)
+    if args.max_steps > 0:
+        done = finished_run(summary_path, args.max_steps, plan, "max_steps")
+        if done is not None:
+            return done
     trainer = build_sft_trainer(args, model_args, model=model, tokenizer=tokenizer)
+    # epoch-based runs learn their step target from the dataloader, so only once the trainer exists
+    target = target_steps(trainer) if plan.checkpoint or os.path.exists(summary_path) else None
+    if args.max_steps <= 0 and target is not None:
+        done = finished_run(summary_path, target, plan, "num_train_epochs")
+        if done is not None:
+            return done
     for callback in callbacks or ():
         trainer.add_callback(callback)
+    if trainer.accelerator.is_main_process:
+        set_aside(out, plan.incomplete)
+        if os.path.exists(summary_path):
+            os.remove(summary_path)  # the model files are about to change: no longer "complete"
+    trainer.accelerator.wait_for_everyone()
     use_peft = bool(getattr(model_args, "use_peft", False)) or _is_peft(trainer.model)
     start = time.time()
-    result = trainer.train(resume_from_checkpoint=checkpoint)
+    reached = bool(plan.checkpoint) and plan.step >= target
+    if reached:  # killed after its last checkpoint, before the final save
+        logger.warning(already_done_message(plan.step, target, "max_steps" if args.max_steps > 0 else "epochs"))
+        logger.warning("saving the final model from %s (the run stopped before saving it)", plan.checkpoint)
+        restore_final_state(trainer, plan.checkpoint)
+        metrics = {}
+    else:
+        metrics = trainer.train(resume_from_checkpoint=plan.checkpoint).metrics
     seconds = round(time.time() - start, 2)
 
     merged = False
@@ -265,13 +301,13 @@ def train_sft(args: CurriculumSFTConfig, model_args, model=None, tokenizer=None,
         "reflection_dataset_path": args.reflection_dataset_path,
         "global_step": trainer.state.global_step,
         "train_seconds": seconds,
-        "train_loss": result.metrics.get("train_loss"),
-        "resumed_from": checkpoint,
+        "train_loss": metrics.get("train_loss"),
+        "resumed_from": plan.checkpoint,
         "losses": [h["loss"] for h in trainer.state.log_history if "loss" in h],
     }
     if trainer.accelerator.is_main_process:
         atomic_write_json(summary_path, summary)
-    return summary
+    return {**summary, "already_finished": True} if reached else summary
 
 
 def _is_peft(model) -> bool:

@@ -135,69 +135,129 @@ def log_sampling(config) -> None:
         logger.info("sampling %-10s %s", phase, getattr(config, phase).effective())
 
 
+SUMMARY_FILE = "run_summary.json"
+#: the ownership kind of a training output directory (``rrr.utils.outputs``), and files only it writes, for outputs
+#: written before markers existed
+OUTPUT_KIND = "train_grpo"
+_LEGACY_FILES = (SUMMARY_FILE, "episodes.jsonl")
+
+
 def train(args: RRRConfig, model_args, model=None, tokenizer=None, callbacks=None) -> dict:
     """Run RRR GRPO; returns a summary dict (also written to ``<output_dir>/run_summary.json``).
 
-    Resumes from ``resume_from_checkpoint`` or, when unset, from the last checkpoint in ``output_dir``.
-    ``callbacks`` are extra ``transformers.TrainerCallback``s (e.g. a driver's own progress lines).
+    Resumes from ``resume_from_checkpoint`` or, when unset, from the newest *complete* checkpoint in ``output_dir``
+    (incomplete ones are moved aside, see ``rrr.training.checkpoints``). A run that already reached its step target
+    trains nothing: the summary is the stored one, with ``already_finished: true`` (a larger ``max_steps`` is how to
+    ask for more). ``callbacks`` are extra ``transformers.TrainerCallback``s (e.g. a driver's own progress lines).
+    One process at a time writes an output directory: a second run on it fails at once naming the first.
     """
     from transformers import set_seed
-    from transformers.trainer_utils import get_last_checkpoint
 
-    from rrr.utils.io import atomic_write_json
+    from rrr.training.launch import die_with_launcher, single_writer
 
+    die_with_launcher()  # a launcher killed with -9 takes this process with it
     _setup_logging(args)
     set_seed(args.seed)
+    with single_writer(args, OUTPUT_KIND, _LEGACY_FILES):
+        return _train(args, model_args, model, tokenizer, callbacks)
 
-    checkpoint = args.resume_from_checkpoint
-    if checkpoint is None and os.path.isdir(args.output_dir):
-        checkpoint = get_last_checkpoint(args.output_dir)
-        if checkpoint:
-            logger.info("resuming from the last checkpoint %s", checkpoint)
 
+def _train(args: RRRConfig, model_args, model, tokenizer, callbacks) -> dict:
+    from rrr.training.checkpoints import finished_run, plan_resume, set_aside, target_steps
+    from rrr.utils.io import atomic_write_json
+
+    plan = plan_resume(args.output_dir, args.resume_from_checkpoint, with_optimizer=not args.save_only_model)
+    summary_path = os.path.join(args.output_dir, SUMMARY_FILE)
+    if args.max_steps > 0:  # known before any model is loaded
+        done = finished_run(summary_path, args.max_steps, plan, "max_steps")
+        if done is not None:
+            return done
     trainer, task = build_trainer(args, model_args, model=model, tokenizer=tokenizer)
+    # epoch-based runs learn their step target from the dataloader, so only once the trainer exists
+    target = target_steps(trainer) if plan.checkpoint or os.path.exists(summary_path) else None
+    if args.max_steps <= 0 and target is not None:
+        done = finished_run(summary_path, target, plan, "num_train_epochs")
+        if done is not None:
+            return done
     for callback in callbacks or ():
         trainer.add_callback(callback)
-    if checkpoint and trainer.accelerator.is_local_main_process:
-        _drop_episodes_after_checkpoint(args.output_dir, checkpoint)
+    if trainer.accelerator.is_main_process:
+        set_aside(args.output_dir, plan.incomplete)
+    if plan.checkpoint and plan.step >= target:
+        return _finish_from_checkpoint(trainer, task, args, model_args, plan, target)
+    if trainer.accelerator.is_main_process:
+        _drop_episodes_after_checkpoint(args.output_dir, plan.step)
+        if os.path.exists(summary_path):
+            os.remove(summary_path)  # it marks a finished run; the model files are about to change
     trainer.accelerator.wait_for_everyone()
     start = time.time()
-    result = trainer.train(resume_from_checkpoint=checkpoint)
+    result = trainer.train(resume_from_checkpoint=plan.checkpoint)
     trainer.save_model(args.output_dir)
     if trainer.accelerator.is_main_process:
         trainer.processing_class.save_pretrained(args.output_dir)
-    summary = {
+    summary = _summary(trainer, task, args, model_args, plan.checkpoint, round(time.time() - start, 2), result.metrics)
+    if trainer.accelerator.is_main_process:
+        atomic_write_json(summary_path, summary)
+    return summary
+
+
+def _summary(trainer, task, args, model_args, checkpoint, seconds, metrics) -> dict:
+    return {
         "task": task.name,
         "model": model_args.model_name_or_path,
         "output_dir": args.output_dir,
         "global_step": trainer.state.global_step,
-        "train_seconds": round(time.time() - start, 2),
+        "train_seconds": seconds,
         "resumed_from": checkpoint,
         "generation_backend": describe_backend(args),
-        "metrics": result.metrics,
+        "metrics": metrics,
         "generated_tokens": getattr(trainer, "rrr_totals", {}).get("rrr/generated_tokens"),
         "last_log": next((h for h in reversed(trainer.state.log_history) if "rrr/retry_success" in h), None),
     }
+
+
+def _finish_from_checkpoint(trainer, task, args, model_args, plan, target) -> dict:
+    """The checkpoint already reached the target but the final model was never saved (killed after the last
+    checkpoint): save that checkpoint's weights as the final model, train nothing."""
+    from rrr.training.checkpoints import already_done_message, restore_final_state
+    from rrr.utils.io import atomic_write_json
+
+    logger.warning(already_done_message(plan.step, target, "max_steps" if args.max_steps > 0 else "num_train_epochs"))
+    logger.warning("saving the final model from %s (the run stopped before saving it)", plan.checkpoint)
+    restore_final_state(trainer, plan.checkpoint)
+    trainer.save_model(args.output_dir)
     if trainer.accelerator.is_main_process:
-        atomic_write_json(os.path.join(args.output_dir, "run_summary.json"), summary)
-    return summary
+        trainer.processing_class.save_pretrained(args.output_dir)
+    summary = _summary(trainer, task, args, model_args, plan.checkpoint, 0.0, {})
+    if trainer.accelerator.is_main_process:
+        atomic_write_json(os.path.join(args.output_dir, SUMMARY_FILE), summary)
+    return {**summary, "already_finished": True}
 
 
-def _drop_episodes_after_checkpoint(output_dir: str, checkpoint: str) -> None:
-    """Episodes logged after the checkpoint belong to steps that will be re-run: drop them, so none appear twice."""
+def _drop_episodes_after_checkpoint(output_dir: str, resumed_step: int) -> None:
+    """Make the episode logs hold exactly the steps before ``resumed_step`` (0: a start from scratch), whole lines.
+
+    Episodes logged at or after the resumed step belong to steps that will be re-run: dropping them keeps any step
+    from appearing twice, and keeping every earlier one loses none. A torn last line (a run killed or out of disk
+    mid-append) is dropped first (``repair_jsonl`` warns, naming the file), so nothing is glued onto it. The rewrite
+    is atomic: a crash here loses nothing.
+    """
     import glob
     import json
 
-    from rrr.utils.io import atomic_write_text, read_jsonl
+    from rrr.utils.io import atomic_write_text, read_jsonl, repair_jsonl
 
-    state = os.path.join(checkpoint, "trainer_state.json")
-    if not os.path.exists(state):
-        return
-    with open(state) as f:
-        resumed_step = json.load(f)["global_step"]
-    for path in glob.glob(os.path.join(output_dir, "episodes*.jsonl")):
+    for path in sorted(glob.glob(os.path.join(output_dir, "episodes*.jsonl"))):
+        repair_jsonl(path)
         rows = read_jsonl(path)
         kept = [r for r in rows if r.get("step", 0) < resumed_step]
-        if len(kept) != len(rows):
-            atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept))
-            logger.info("dropped %d episodes logged after %s from %s", len(rows) - len(kept), checkpoint, path)
+        if len(kept) == len(rows):
+            continue
+        atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept))
+        logger.log(
+            logging.INFO if resumed_step else logging.WARNING,
+            "dropped %d episodes logged at or after step %d from %s (those steps are trained again)",
+            len(rows) - len(kept),
+            resumed_step,
+            path,
+        )

@@ -185,8 +185,8 @@ def claim_output_dir(path: str, kind: str, *, legacy: Iterable[str] = (), comman
     """``check_output_dir``, then create ``path`` and mark it as ``kind``'s; returns the check's answer.
 
     For writers that fill a directory in place and resume from it. Call it while holding ``output_lock(path)``
-    (on the main process only under a distributed launch). ``overwrite`` is not offered here: an in-place writer
-    that wants a fresh directory removes the old one itself, after the check said ``"overwrite"``.
+    (on the main process only under a distributed launch). With ``overwrite=True`` a directory that is not this
+    command's is deleted first (the user asked to replace it); this command's own output is kept, to resume from.
     """
     state = check_output_dir(path, kind, legacy=legacy, **kw)
     if state == "overwrite":
@@ -341,9 +341,9 @@ def output_lock(
         return
     fd = _acquire(lp, os.path.abspath(os.path.expanduser(path)), flag)
     info = {"pid": os.getpid(), "host": socket.gethostname(), "command": command or command_line(), "since": _now()}
-    data = (json.dumps(info) + "\n").encode()
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, data, 0)
+    with contextlib.suppress(OSError):  # who holds it is for the message only: a full disk must not leak the lock
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
     with _HELD_GUARD:
         _HELD[lp] = [fd, 1]
     try:
