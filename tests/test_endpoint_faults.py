@@ -163,6 +163,14 @@ def test_a_reply_that_is_json_but_not_an_object_is_one_clear_error(server):
         post_json(f"{server.base_url}/chat/completions", {}, max_retries=0)
 
 
+def test_tls_to_a_plain_server_and_bad_urls_are_one_clear_error(server):
+    with pytest.raises(EndpointError, match="SSL"):
+        post_json(f"https://127.0.0.1:{server.port}/v1/chat/completions", {}, max_retries=1, backoff=0.01, timeout=2)
+    for url in ("localhost:8000/v1/chat/completions", "ftp://127.0.0.1/x", "file:///etc/passwd"):
+        with pytest.raises(EndpointError, match="not an http"):
+            post_json(url, {}, max_retries=3)
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # Problem 10: a size cap
 # ------------------------------------------------------------------------------------------------------------------

@@ -159,6 +159,18 @@ def test_second_call_hits_the_disk_cache_not_the_server(server, tmp_path):
     assert len(server.requests) == 2
 
 
+def test_cache_identity_names_the_endpoint_and_the_adapter():
+    a = OpenAICompatibleTeacher("http://a.example:8000/v1", "m")
+    b = OpenAICompatibleTeacher("http://b.example:8000/v1", "m")
+    assert a.cache_identity() != b.cache_identity()
+    assert AnthropicTeacher("m", base_url="http://a.example").cache_identity()["endpoint"] == "http://a.example"
+    assert HFTeacher("m", adapter="runs/lora").cache_identity() != HFTeacher("m").cache_identity()
+    task = get_task("scheduling")
+    # teachers without an endpoint or adapter keep their old keys (an oracle cache stays valid)
+    assert OracleTeacher(task).cache_identity() == {"kind": "oracle", "model": task.name}
+    assert HFTeacher("m").cache_identity() == {"kind": "hf", "model": "m"}
+
+
 def test_duplicates_in_a_batch_are_requested_once(server, tmp_path):
     teacher = openai_teacher(server, tmp_path, concurrency=4)
     prompts = [[{"role": "user", "content": f"q{i % 3}"}] for i in range(6)]

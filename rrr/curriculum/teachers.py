@@ -22,8 +22,8 @@ can serve different weights under one model name — and its reply is written at
 requests actually sent). (Caches written before the endpoint joined the key are not read: one re-run pays again.)
 
 What is **not** cached, because caching it would make one bad moment permanent: a refusal (``finish_reason:
-"content_filter"``, Anthropic's ``"refusal"``), a ``null`` or missing content, an empty reply, and a reply over
-``TeacherCache.max_entry_chars``. A refusal or an empty reply is not an error — one filtered prompt must not stop a
+"content_filter"``, Anthropic's ``"refusal"``), a ``null`` or missing content, a model's empty reply (the oracle's
+is deterministic, so it is cached), and a reply over ``TeacherCache.max_entry_chars``. A refusal or an empty reply is not an error — one filtered prompt must not stop a
 run of hundreds — it is used as ``""`` for this run (a failed solution, a dropped reflection, a kept strategy), counted
 in ``usage.empty_replies`` (shown by ``usage_report``) with a warning, and asked again by the next run.
 
@@ -209,6 +209,10 @@ class Teacher(ABC):
     kind: ClassVar[str] = "teacher"
     #: Local teachers cost nothing per token; hosted ones look their model up in ``PRICES_PER_MTOK``.
     local: ClassVar[bool] = False
+    #: Whether an empty reply is cached like any other. Not for models (an empty reply is a glitch, a filter or a
+    #: server fault that the next run should retry); yes for the oracle, whose "" is a deterministic function of the
+    #: task (no worked solution), so a re-run still makes zero calls.
+    cache_empty_replies: ClassVar[bool] = True
 
     def __init__(self, *, cache_dir: str | None = None, price_per_mtok: tuple[float, float] | None = None):
         self.model: str = ""
@@ -324,7 +328,7 @@ class Teacher(ABC):
                     continue
                 if not isinstance(text, str):
                     raise TeacherError(f"{self.spec} returned a {type(text).__name__}, not text")
-                if isinstance(text, UncachedReply) or not text.strip():
+                if isinstance(text, UncachedReply) or (not self.cache_empty_replies and not text.strip()):
                     self._empty_reply(getattr(text, "reason", "empty reply"))
                     replies[key] = str(text)  # used this run; the next run asks again
                     continue
@@ -398,6 +402,7 @@ class LLMTeacher(Teacher):
 
     #: Examples shown in a journal prompt (failures first); Linguistic RL shows 5.
     journal_examples: int = 5
+    cache_empty_replies = False
 
     def __init__(
         self,

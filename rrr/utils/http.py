@@ -31,6 +31,7 @@ import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -205,11 +206,11 @@ def post_json(
     data = json.dumps(payload).encode()
     all_headers = {"Content-Type": "application/json", "Accept": "application/json", **(headers or {})}
     last_problem = "no attempt made"
+    if urllib.parse.urlsplit(url).scheme.lower() not in ("http", "https") or not urllib.parse.urlsplit(url).netloc:
+        # a configuration error, not worth a retry (and urllib would happily try ftp:// or file://)
+        raise EndpointError(clean(f"{url!r} is not an http:// or https:// URL (e.g. http://localhost:8000/v1)"))
     for attempt in range(max_retries + 1):
-        try:
-            request = urllib.request.Request(url, data=data, headers=all_headers, method="POST")
-        except ValueError as exc:  # "unknown url type": a configuration error, not worth a retry
-            raise EndpointError(clean(f"{url} is not a usable URL ({exc})")) from None
+        request = urllib.request.Request(url, data=data, headers=all_headers, method="POST")
         retry_after: float | None = None
         deadline = _Deadline(timeout)
         try:
