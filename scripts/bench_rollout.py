@@ -519,4 +519,6 @@ def run(args) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from rrr.utils.cli import run
+
+    sys.exit(run(main))

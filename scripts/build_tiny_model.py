@@ -25,4 +25,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from rrr.utils.cli import run
+
+    raise SystemExit(run(main))

@@ -19,4 +19,6 @@ os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 from rrr.demo.cli import main
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from rrr.utils.cli import run
+
+    raise SystemExit(run(main))

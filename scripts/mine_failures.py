@@ -147,4 +147,6 @@ def _mine(args, task, task_kwargs, config, sampling, options) -> dict | None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from rrr.utils.cli import run
+
+    sys.exit(run(main))

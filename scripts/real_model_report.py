@@ -332,4 +332,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from rrr.utils.cli import run
+
+    sys.exit(run(main))

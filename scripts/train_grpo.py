@@ -38,4 +38,6 @@ def _metric(value) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from rrr.utils.cli import run
+
+    sys.exit(run(main))

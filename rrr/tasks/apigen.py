@@ -995,6 +995,30 @@ class APIGenTask(Task):
     # ------------------------------------------------------------------------------------------------------------
     # Verification
     # ------------------------------------------------------------------------------------------------------------
+    def row_problem(self, example: Example) -> str | None:
+        """A row whose ``answers`` are not a JSON list of calls (nothing could ever pass it), whose ``tools`` are not
+        JSON (the prompt would show garbage), or whose ``query`` is empty. ``answers`` go through the verifier's own
+        parser and guards, so what passes here is what ``verify`` reads."""
+        problem = super().row_problem(example)
+        if problem:
+            return problem
+        query = example.get("query")
+        if not isinstance(query, str) or not query.strip():
+            return f"query must be non-empty text, got {query!r:.60}"
+        tools = example.get("tools")
+        if isinstance(tools, str):
+            try:  # the dataset's own text, shown in the prompt, not parsed by the verifier: the plain parser will do
+                json.loads(tools)
+            except json.JSONDecodeError as exc:
+                return f"tools is not JSON ({exc.msg} at char {exc.pos})"
+            except (ValueError, RecursionError) as exc:
+                return f"tools is not JSON ({type(exc).__name__})"
+        try:
+            self._reference(example)
+        except _Reject as exc:
+            return f"answers: {exc}"
+        return None
+
     def _reference(self, example: Example) -> _Reference:
         if not isinstance(example, Mapping):
             raise _Reject(f"example is {type(example).__name__}, not a mapping")
@@ -1097,6 +1121,7 @@ class APIGenTask(Task):
             raise TaskDataError(f"{HUB_SOURCE} has {total} rows, too few to carve a {HUB_TEST_ROWS}-row test split")
         cut = total - HUB_TEST_ROWS
         ds = full.select(range(cut, total) if split == "test" else range(cut))
+        ds = self.check_rows(ds, source=f"{source} ({split})")  # after the carve, so no row changes split
         if n is not None:
             if n > len(ds):
                 raise TaskDataError(f"asked for n={n} examples but {source!r} split {split!r} has {len(ds)}")

@@ -4,8 +4,8 @@ A task owns everything that is specific to one kind of problem, so that the epis
 retry -> verify), training, evaluation, failure mining and the curriculum never branch on the task's name:
 
 * **data** — ``load(split, n, seed, source)`` returns a ``datasets.Dataset`` from the hub, a local file, or the task's
-  own seeded generator; the columns the verifier needs are checked at load time, never discovered as a silent zero
-  reward halfway through a run;
+  own seeded generator; the columns the verifier needs, and every row (``row_problem``), are checked at load time,
+  never discovered as a silent zero reward halfway through a run;
 * **prompts** — the chat messages of the first attempt, of the self-reflection request after a failed attempt, and of
   the retry with the reflection in context (each phase *extends* the previous conversation, so prefix caching and the
   trainer's token accounting see one growing transcript);
@@ -28,6 +28,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from rrr.utils.cli import UsageError, one_line
+
 Example = dict[str, Any]
 Messages = list[dict[str, str]]
 
@@ -36,8 +38,17 @@ GENERATED = "generated"
 _LOCAL_SUFFIXES = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}
 
 
-class TaskDataError(ValueError):
-    """A dataset cannot be used with a task (missing columns, unreadable file, gated hub dataset, ...)."""
+class TaskDataError(UsageError, ValueError):
+    """A dataset cannot be used with a task (missing columns, unreadable file, unusable rows, gated hub dataset, ...).
+
+    A ``UsageError``: scripts print its message on one line and exit 2 (``rrr.utils.cli.run``)."""
+
+
+#: What ``Task.load`` does with a row that ``row_problem`` rejects: raise (the default: a dataset with unusable rows is
+#: usually the wrong file or a broken export), or drop it and report how many were dropped.
+BAD_ROW_POLICIES = ("error", "skip")
+#: Rows quoted in a bad-row error or warning (the count covers the rest).
+_QUOTED_BAD_ROWS = 3
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,9 @@ class Task(ABC):
     retry_instruction: ClassVar[str] = "Using your reflection, try again. Give the final answer in <answer></answer>."
     #: Column holding a difficulty label, if the task has one (evaluation reports per difficulty).
     difficulty_column: ClassVar[str | None] = None
+    #: ``"error"`` or ``"skip"`` (see ``BAD_ROW_POLICIES``): set per instance with the ``on_bad_row`` option of
+    #: ``get_task`` (``task_kwargs: {"on_bad_row": "skip"}`` in a recipe), which every task accepts.
+    on_bad_row: str = "error"
 
     # ------------------------------------------------------------------------------------------------------------
     # Prompts
@@ -157,12 +171,14 @@ class Task(ABC):
         raise TaskDataError(f"task {self.name!r} has no generator; pass a hub dataset id or a local file as source")
 
     def load(self, split: str = "train", n: int | None = None, seed: int = 0, source: str | None = None):
-        """Load examples as a ``datasets.Dataset`` with the required columns checked.
+        """Load examples as a ``datasets.Dataset`` with the required columns and every row checked.
 
         ``source`` is ``"generated"`` (the task's seeded generator; ``n`` defaults to 1000), a local
         ``.json``/``.jsonl``/``.parquet``/``.csv`` file or a directory written by ``Dataset.save_to_disk``, or a hub
         dataset id. ``n`` keeps the first ``n`` rows after a seeded shuffle of hub/local data (so different seeds see
-        different subsets, and the same seed always the same one).
+        different subsets, and the same seed always the same one). Rows that ``row_problem`` rejects are an error, or
+        are dropped with a warning when ``on_bad_row`` is ``"skip"`` (before the ``n``-row subset is drawn, so ``n``
+        counts usable rows).
         """
         import datasets
 
@@ -174,6 +190,7 @@ class Task(ABC):
             ds = _load_dataset_source(source, split)
             ds = self.prepare(ds)
             self.check_columns(ds.column_names, source=source)
+            ds = self.check_rows(ds, source=source)
             if n is not None:
                 if n > len(ds):
                     raise TaskDataError(f"asked for n={n} examples but {source!r} split {split!r} has {len(ds)}")
@@ -184,7 +201,11 @@ class Task(ABC):
         return ds
 
     def prepare(self, ds):
-        """Hook to normalise a loaded dataset (decode JSON-string columns, rename fields). Default: unchanged."""
+        """Hook to normalise a loaded dataset (decode JSON-string columns, rename fields). Default: unchanged.
+
+        A row that cannot be normalised should be left for ``row_problem`` to report (e.g. its column set to None)
+        when ``self.on_bad_row == "skip"``, and may raise ``TaskDataError`` naming the row otherwise.
+        """
         return ds
 
     def check_columns(self, columns, source: str = "dataset") -> None:
@@ -194,6 +215,55 @@ class Task(ABC):
                 f"task {self.name!r} needs columns {list(self.required_columns)} but {source!r} lacks {missing} "
                 f"(it has {sorted(columns)})"
             )
+
+    def row_problem(self, example: Example) -> str | None:
+        """Why ``example`` cannot be trained or evaluated on (its verifier could never pass it), or None if it can.
+
+        Called once per row at load time with the row's required columns, so a dataset whose rows the verifier
+        cannot read (answers that are not JSON, a missing target) fails before the run instead of training on
+        zero rewards everywhere. Default: a required column that is null. Tasks override it with their own parsing
+        (and call this one first). Must not raise.
+        """
+        for column in self.required_columns:
+            if example.get(column) is None:
+                return f"{column} is missing (null)"
+        return None
+
+    def check_rows(self, ds, source: str = "dataset"):
+        """``ds`` with every row passing ``row_problem``; bad rows raise ``TaskDataError`` or, with
+        ``on_bad_row="skip"``, are dropped and counted in a warning. Linear in the rows, reads only the required
+        columns (a batch at a time, not one ``Dataset.__getitem__`` per row)."""
+        if self.on_bad_row not in BAD_ROW_POLICIES:
+            raise TaskDataError(f"on_bad_row must be one of {BAD_ROW_POLICIES}, got {self.on_bad_row!r}")
+        columns = [c for c in self.required_columns if c in ds.column_names] or list(ds.column_names)
+        if not columns:
+            return ds
+        bad: list[tuple[int, str]] = []
+        index = 0
+        for batch in ds.select_columns(columns).iter(batch_size=1000):
+            for values in zip(*(batch[c] for c in columns)):
+                try:
+                    problem = self.row_problem(dict(zip(columns, values)))
+                except Exception as exc:  # the hook must not raise; if it does, the row is unusable, not the run
+                    problem = f"row check raised {type(exc).__name__}: {exc}"
+                if problem:
+                    bad.append((index, one_line(problem)))
+                index += 1
+        if not bad:
+            return ds
+        quoted = "; ".join(f"row {i}: {why:.160}" for i, why in bad[:_QUOTED_BAD_ROWS])
+        more = f" (and {len(bad) - _QUOTED_BAD_ROWS} more)" if len(bad) > _QUOTED_BAD_ROWS else ""
+        summary = f"{len(bad)} of {len(ds)} rows of {source!r} cannot be used by task {self.name!r}"
+        if self.on_bad_row == "error":
+            raise TaskDataError(
+                f"{summary} -- {quoted}{more} (rows count from 0). Fix or remove those rows, or drop them at load "
+                'time with the task option on_bad_row=skip (task_kwargs: {"on_bad_row": "skip"})'
+            )
+        if len(bad) == len(ds):
+            raise TaskDataError(f"{summary}: all of them -- {quoted}{more} (rows count from 0)")
+        logger.warning("on_bad_row=skip: skipped %s -- %s%s (rows count from 0)", summary, quoted, more)
+        bad_index = {i for i, _ in bad}
+        return ds.select([i for i in range(len(ds)) if i not in bad_index])
 
     def example_id(self, example: Example) -> str:
         """A stable id of an example (its ``id`` column, else a hash of its required columns)."""
@@ -313,14 +383,21 @@ def _load_dataset_source(source: str, split: str):
         if suffix in _LOCAL_SUFFIXES:
             if not os.path.exists(path):
                 raise TaskDataError(f"dataset file {source!r} does not exist")
-            return datasets.load_dataset(_LOCAL_SUFFIXES[suffix], data_files=path, split="train")
+            if os.path.isdir(path):
+                raise TaskDataError(f"dataset file {source!r} is a directory, not a {suffix} file")
+            if _is_blank(path):
+                raise TaskDataError(
+                    f"dataset file {source!r} is empty: it holds no rows. Write one example per line (JSON Lines) "
+                    "or use another file"
+                )
+            return _load_local_file(path, source, _LOCAL_SUFFIXES[suffix])
         if source.startswith((".", "/", "~")) and not os.path.exists(path):
             raise TaskDataError(f"dataset path {source!r} does not exist")
         return datasets.load_dataset(source, split=split)
     except TaskDataError:
         raise
     except Exception as exc:  # datasets raises many types (FileNotFound, ConnectionError, DatasetNotFound, gated)
-        text = str(exc)
+        text = _innermost_message(exc)
         hint = ""
         if "gated" in text.lower() or "401" in text or "403" in text:
             hint = (
@@ -328,6 +405,87 @@ def _load_dataset_source(source: str, split: str):
             )
         elif "offline" in text.lower() or "connection" in text.lower() or "resolve" in text.lower():
             hint = " The hub is unreachable (HF_HUB_OFFLINE set or no network): use a local file or source='generated'."
-        raise TaskDataError(
-            f"cannot load dataset {source!r} split {split!r}: {type(exc).__name__}: {text}.{hint}"
-        ) from None
+        raise TaskDataError(f"cannot load dataset {source!r} split {split!r}: {text}.{hint}") from None
+
+
+#: Bytes read at a time when looking for the first non-blank character of a local file.
+_BLANK_CHUNK = 1 << 16
+
+
+def _is_blank(path: str) -> bool:
+    """Whether a file holds nothing but whitespace (``datasets`` then fails with a bare ``StopIteration``). Reads
+    until the first non-blank byte, so a real file costs one small read."""
+    with open(path, "rb") as f:
+        while chunk := f.read(_BLANK_CHUNK):
+            if chunk.strip():
+                return False
+    return True
+
+
+def _load_local_file(path: str, source: str, builder: str):
+    """One local json/jsonl/parquet/csv file as a Dataset; a JSON syntax error names the file and the line.
+
+    ``datasets`` reports a bad JSON line as "An error occurred while generating the dataset" after logging pyarrow's
+    own complaint and a progress bar; the progress bar and log are silenced for this one call (the file is local, so
+    it loads in seconds), and on failure the file is scanned once to name the first line that does not parse.
+    """
+    import datasets
+    from datasets.utils import logging as ds_logging
+
+    bars = ds_logging.is_progress_bar_enabled()
+    verbosity = ds_logging.get_verbosity()
+    ds_logging.disable_progress_bar()
+    ds_logging.set_verbosity(ds_logging.CRITICAL)
+    try:
+        return datasets.load_dataset(builder, data_files=path, split="train")
+    except Exception:
+        where = _json_syntax_error(path) if builder == "json" else None
+        if where is None:
+            raise
+        form = "each line one JSON object" if path.lower().endswith(".jsonl") else "one JSON document or JSON Lines"
+        raise TaskDataError(f"dataset file {source!r} is not valid JSON: {where}. Fix it ({form})") from None
+    finally:
+        ds_logging.set_verbosity(verbosity)
+        if bars:
+            ds_logging.enable_progress_bar()
+
+
+def _json_syntax_error(path: str) -> str | None:
+    """``"line N, column C: <reason>"`` of the first JSON syntax error in a JSON Lines file (or a ``.json`` file
+    holding one document), or None when it parses (the load failed for another reason). On the failure path only."""
+    parsed_a_line = False
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                json.loads(line.rstrip("\r\n"))
+            except json.JSONDecodeError as exc:
+                if parsed_a_line or not path.lower().endswith(".json"):
+                    return f"line {lineno}, column {exc.colno}: {exc.msg}"
+                break  # a .json file whose first line is no JSON value alone: one document over many lines
+            parsed_a_line = True
+        else:
+            return None
+    with open(path, encoding="utf-8", errors="replace") as f:
+        try:
+            json.load(f)
+        except json.JSONDecodeError as exc:
+            return f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
+    return None
+
+
+def _innermost_message(exc: BaseException) -> str:
+    """``"Class: message"`` of ``exc`` on one line, followed by its causes' messages: ``datasets`` wraps the useful
+    error (pyarrow's, naming the bad column) in ``DatasetGenerationError("An error occurred while generating the
+    dataset")``."""
+    parts = []
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen and len(parts) < 4:
+        seen.add(id(cur))
+        text = one_line(str(cur))
+        if text:
+            parts.append(f"{type(cur).__name__}: {text}")
+        cur = cur.__cause__ or cur.__context__
+    return " <- ".join(parts) or type(exc).__name__

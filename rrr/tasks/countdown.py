@@ -538,6 +538,14 @@ class CountdownTask(Task):
         self.min_nums, self.max_nums = int(min_nums), int(max_nums)
         self.max_number, self.max_target = int(max_number), int(max_target)
 
+    def row_problem(self, example: Example) -> str | None:
+        """A row without a non-empty list of non-negative integer ``nums`` and an integer ``target``."""
+        try:
+            _example_parts(example)
+        except TaskDataError as exc:
+            return str(exc)
+        return None
+
     # -------------------------------------------------------------------------------------------------- prompts
     def attempt_prompt(self, example: Example) -> str:
         nums, target = _example_parts(example)
@@ -745,6 +753,8 @@ class CountdownTask(Task):
                 elif isinstance(target, float) and target.is_integer():
                     target = int(target)
             except (ValueError, TypeError) as exc:
+                if self.on_bad_row == "skip":  # left for row_problem to count
+                    return {"nums": None, "target": None}
                 raise TaskDataError(
                     f"cannot decode nums/target {row['nums']!r:.60}, {row['target']!r:.60}: {exc}"
                 ) from None

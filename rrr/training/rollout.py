@@ -18,7 +18,7 @@ import time
 
 from rrr.episode import Episode, EpisodeConfig, run_episodes
 from rrr.generation.base import SamplingParams
-from rrr.tasks.base import MIN_VERIFICATIONS, Task, check_verifier_error_rate
+from rrr.tasks.base import MIN_VERIFICATIONS, Task, TaskDataError, check_verifier_error_rate
 from rrr.training import trl_adapter as adapter
 
 
@@ -52,6 +52,20 @@ def episode_config_from_args(args, group: int) -> EpisodeConfig:
     )
 
 
+def stored_first_attempts(task: Task, examples: list[dict], column: str) -> list[str]:
+    """The stored failed attempts of a column-mode batch; a missing or empty one is an error, never a silent online
+    sample (``run_episodes`` samples for ``None``) or a reflection on nothing. ``preflight_training`` rejects such
+    rows at start-up; this guards a trainer built without it."""
+    attempts = [ex.get(column) for ex in examples]
+    for ex, attempt in zip(examples, attempts):
+        if not isinstance(attempt, str) or not attempt.strip():
+            raise TaskDataError(
+                f"task {task.example_id(ex)!r} has no stored first attempt in column {column!r} ({attempt!r:.40}) "
+                "although first_attempt_source='column'; remove such rows or use first_attempt_source: online"
+            )
+    return attempts
+
+
 class RRRRollout:
     """Callable ``rollout_func(prompts, trainer) -> dict`` for ``GRPOTrainer``."""
 
@@ -75,7 +89,7 @@ class RRRRollout:
         examples = [rows[g * group] for g in range(n_groups)]
         first_attempts = None
         if self.args.first_attempt_source == "column":
-            first_attempts = [ex.get(self.args.first_attempt_column) for ex in examples]
+            first_attempts = stored_first_attempts(self.task, examples, self.args.first_attempt_column)
         generator = adapter.TrainerGenerator(trainer)
         episodes = run_episodes(
             self.task, generator, examples, episode_config_from_args(self.args, group), first_attempts=first_attempts

@@ -70,12 +70,14 @@ def build_trainer(args: RRRConfig, model_args, model=None, tokenizer=None):
 
     from rrr.models.loading import load_tokenizer
     from rrr.tasks import get_task
+    from rrr.training.preflight import preflight_training
     from rrr.training.rollout import RRRRollout, episode_config_from_args, rrr_reward
     from rrr.training.trl_adapter import RRRGRPOTrainer
 
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     task = get_task(args.task, **(args.task_kwargs or {}))
     train_dataset = load_training_data(args, task)
+    train_dataset, tokenizer = preflight_training(args, model_args, task, train_dataset, model, tokenizer)
     if tokenizer is None or model is None:
         if not model_args.model_name_or_path:
             raise ValueError("model_name_or_path is required (a hub id or a local dir; `make tiny-model` builds one)")
