@@ -461,14 +461,26 @@ def build_trainer(*a, **kw):  # stands in for the model load and training: long 
     raise SystemExit(3)
 
 run.build_trainer = build_trainer
+if os.environ.get("RRR_TEST_NO_PRCTL"):  # as on a platform without prctl: the portable watcher thread
+    import rrr.training.launch as launch
+    launch._arm_pdeathsig = lambda: None
 args = RRRConfig(output_dir={out!r}, task="synthetic:KeyTask", max_steps=1, per_device_train_batch_size=8,
                  num_generations=8, **QUIET_CPU_RUN)
 train(args, ModelConfig(model_name_or_path="unused"))
 """
 
 
+def test_only_launched_processes_are_tied_to_their_parent():
+    from rrr.training.launch import launched_by_launcher
+
+    assert not launched_by_launcher({"PATH": "/bin", "HOME": "/root"})
+    for name in ("LOCAL_RANK", "ACCELERATE_USE_CPU", "TORCHELASTIC_RUN_ID"):
+        assert launched_by_launcher({name: "0"})
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_training_ends_with_a_killed_launcher(tmp_path):
+@pytest.mark.parametrize("how", ["prctl", "watcher-thread"])
+def test_training_ends_with_a_killed_launcher(tmp_path, how):
     pid_file = str(tmp_path / "child.pid")
     script = tmp_path / "launched.py"
     script.write_text(LAUNCHED.format(tests=TESTS, pid_file=pid_file, out=str(tmp_path / "run")))
@@ -476,7 +488,7 @@ def test_training_ends_with_a_killed_launcher(tmp_path):
     launcher = subprocess.Popen(
         [*cmd, str(script)],
         cwd=ROOT,
-        env=child_env(),
+        env=child_env(**({"RRR_TEST_NO_PRCTL": "1"} if how == "watcher-thread" else {})),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,
