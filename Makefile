@@ -21,6 +21,7 @@ MODEL ?= runs/tiny-model
 TASK ?= countdown
 N ?= 32
 OUTPUT_DIR ?= runs/eval
+MINE_DIR ?= runs/failures-$(TASK)
 SOURCE ?= generated
 K ?= 8
 EVAL_ARGS ?=
@@ -95,9 +96,9 @@ eval: install  ## Evaluate MODEL (one or several, space-separated) on TASK: 1st 
 	$(BIN)/python scripts/evaluate.py --model $(MODEL) --task $(TASK) --n $(N) $(if $(SOURCE),--source $(SOURCE),) \
 		--output-dir $(OUTPUT_DIR) $(EVAL_ARGS)
 
-mine: install  ## Mine MODEL's failures on TASK (K attempts each) into OUTPUT_DIR for first_attempt_source=column.
+mine: install  ## Mine MODEL's failures on TASK (K attempts each) into MINE_DIR for first_attempt_source=column.
 	$(BIN)/python scripts/mine_failures.py --model $(MODEL) --task $(TASK) --n $(N) --k $(K) \
-		$(if $(SOURCE),--source $(SOURCE),) --output-dir $(OUTPUT_DIR)
+		$(if $(SOURCE),--source $(SOURCE),) --output-dir $(MINE_DIR)
 
 check-recipes: install  ## Parse every recipe in recipes/.
 	$(BIN)/python scripts/check_recipes.py
