@@ -261,6 +261,7 @@ def truncate(path, keep: float = 0.5) -> None:
         (lambda c: truncate(os.path.join(c, "model.safetensors")), "model.safetensors is truncated"),
         (lambda c: os.remove(os.path.join(c, "model.safetensors")), "no model weights"),
         (lambda c: truncate(os.path.join(c, "optimizer.pt")), "optimizer.pt is truncated"),
+        (lambda c: os.remove(os.path.join(c, "optimizer.pt")), "optimizer.pt is missing"),
         (lambda c: os.remove(os.path.join(c, "scheduler.pt")), "scheduler.pt is missing"),
         (lambda c: truncate(os.path.join(c, "rng_state.pth"), 0.9), "rng_state.pth is truncated"),
         (lambda c: os.rename(c, c.replace("checkpoint-2", "checkpoint-3")), "names step 2, not 3"),

@@ -8,10 +8,11 @@ therefore leaves a directory that every later run picks and fails on (``Can't fi
 
 **Complete** here means: ``trainer_state.json`` parses and names the step in the directory's name; model weights
 are present (full model, sharded index with every shard, LoRA adapter, or an FSDP / DeepSpeed layout); unless the
-run saves only the model, ``optimizer.pt``, ``scheduler.pt`` and at least one ``rng_state*.pth`` are present (under
-DeepSpeed the optimizer lives in its ``global_step*`` folder); and no file is truncated: a ``.safetensors`` file's
-size must equal what its header promises, a ``torch.save`` zip must have its central directory (written last).
-These checks read headers only, so they cost milliseconds even for large checkpoints.
+run saves only the model, the optimizer state (``optimizer.pt``; FSDP's ``optimizer.bin`` / ``optimizer_N/``; under
+DeepSpeed its ``global_step*`` folder), ``scheduler.pt`` and at least one ``rng_state*.pth`` are present; and no file
+is truncated: a ``.safetensors`` file's size must equal what its header promises, a ``torch.save`` zip must have
+its central directory (written last). These checks read headers only, so they cost milliseconds even for large
+checkpoints.
 
 Incomplete checkpoints are **moved aside**, not deleted: into ``<output_dir>/incomplete-checkpoints/`` (a name
 outside ``checkpoint-*``, so neither ``get_last_checkpoint`` nor ``save_total_limit`` rotation sees them again),
@@ -104,16 +105,19 @@ def checkpoint_problem(path: str, with_optimizer: bool = True) -> str | None:
             if problem:
                 return problem
     if with_optimizer:
-        needed = [] if deepspeed else ["optimizer.pt"]
-        if not deepspeed:
-            needed.append("scheduler.pt")
-        for name in needed:
-            if name not in names and not (name == "optimizer.pt" and fsdp_dirs):
-                return f"{name} is missing"
+        # plain: optimizer.pt; FSDP: optimizer.bin (full state dict) or optimizer_N/ (sharded); XLA FSDP:
+        # rankR-of-W-optimizer.pt; DeepSpeed keeps optimizer (and its own scheduler) in its global_step* folder
+        optimizer = sorted(
+            n for n in names if re.fullmatch(r"optimizer(\.pt|\.bin|_\d+)|rank\d+-of-\d+-optimizer\.pt", n)
+        )
+        if not optimizer and not deepspeed:
+            return "optimizer.pt is missing"
+        if "scheduler.pt" not in names and not deepspeed:
+            return "scheduler.pt is missing"
         rng = sorted(n for n in names if re.fullmatch(r"rng_state(_\d+)?\.pth", n))
         if not rng:
             return "rng_state.pth is missing"
-        for name in [n for n in ("optimizer.pt", "scheduler.pt", "scaler.pt") if n in names] + rng:
+        for name in optimizer + [n for n in ("scheduler.pt", "scaler.pt") if n in names] + rng:
             problem = _file_problem(os.path.join(path, name))
             if problem:
                 return problem
