@@ -264,6 +264,21 @@ def test_an_echoed_key_reaches_no_warning_exception_or_file(server, tmp_path, mo
     assert SECRET not in str(info.value) and SECRET not in caplog.text
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [
+        ("status", 200, {"choices": [], "pad": "x" * 270 + SECRET}),  # quoted in a shape error, cut at 300
+        ("status", 401, {"error": {"message": "x" * 290 + SECRET}}),  # an error message, cut at 300
+    ],
+)
+def test_a_key_straddling_a_message_cut_leaves_no_fragment(server, tmp_path, monkeypatch, reply):
+    monkeypatch.setenv(KEY_ENV, SECRET)
+    server.default = reply
+    with pytest.raises(EndpointError) as info:
+        teacher(server, tmp_path).ask([HELLO])
+    assert "sk-fau" not in str(info.value) and "[REDAC" in str(info.value)
+
+
 def test_rrr_log_lines_are_redacted_whoever_logs_them(server, tmp_path, monkeypatch, caplog):
     monkeypatch.setenv(KEY_ENV, SECRET)
     teacher(server, tmp_path).ask([HELLO])  # the key is read (and registered) by the client

@@ -55,7 +55,7 @@ from rrr.curriculum import prompts
 from rrr.tasks.base import Example, Messages, Task, Verdict
 from rrr.utils.http import MAX_RESPONSE_BYTES, EndpointError, post_json
 from rrr.utils.io import atomic_write_json
-from rrr.utils.secrets import install_log_redaction, redact, register_secret
+from rrr.utils.secrets import install_log_redaction, redact, register_secret, snippet
 
 logger = logging.getLogger("rrr.curriculum")
 install_log_redaction(["rrr.curriculum"])
@@ -550,12 +550,12 @@ def _chat_text(response: dict[str, Any], url: str, key: str | None) -> str:
     choice = choices[0] if isinstance(choices, list) and choices else None
     message = choice.get("message") if isinstance(choice, dict) else None
     if not isinstance(message, dict):
-        raise EndpointError(redact(f"{url} returned no choices[0].message: {str(response)[:300]}", [key]))
+        raise EndpointError(f"{url} returned no choices[0].message: {snippet(response, [key])}")
     content = message.get("content")
     if isinstance(content, list):  # content parts: [{"type": "text", "text": ...}, ...]
         parts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
         if not all(isinstance(p, str) for p in parts):
-            raise EndpointError(redact(f"{url} returned content parts without text: {str(content)[:300]}", [key]))
+            raise EndpointError(f"{url} returned content parts without text: {snippet(content, [key])}")
         content = "".join(parts)
     if content is not None and not isinstance(content, str):
         raise EndpointError(
@@ -723,10 +723,10 @@ class AnthropicTeacher(LLMTeacher):
             raise EndpointError(redact(exc, [key])) from None
         blocks = response.get("content")
         if not isinstance(blocks, list):
-            raise EndpointError(redact(f"{url} returned no content blocks: {str(response)[:300]}", [key]))
+            raise EndpointError(f"{url} returned no content blocks: {snippet(response, [key])}")
         texts = [b.get("text") for b in blocks if isinstance(b, dict) and b.get("type") == "text"]
         if not all(isinstance(t, str) for t in texts):
-            raise EndpointError(redact(f"{url} returned text blocks without text: {str(blocks)[:300]}", [key]))
+            raise EndpointError(f"{url} returned text blocks without text: {snippet(blocks, [key])}")
         self.record_usage_block(response.get("usage"), "input_tokens", "output_tokens")
         text = "".join(texts)
         if response.get("stop_reason") == "refusal":

@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 from rrr.generation.base import Generation, SamplingParams
 from rrr.tasks.base import Messages
 from rrr.utils.http import MAX_RESPONSE_BYTES, EndpointError, post_json
-from rrr.utils.secrets import install_log_redaction, redact, register_secret
+from rrr.utils.secrets import install_log_redaction, redact, register_secret, snippet
 
 install_log_redaction(["rrr.generation"])
 
@@ -98,9 +98,7 @@ class OpenAIGenerator:
             parts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
             content = "".join(parts) if all(isinstance(p, str) for p in parts) else content
         if not isinstance(message, dict) or not (content is None or isinstance(content, str)):
-            raise EndpointError(
-                redact(f"{self.url} returned an unexpected response: {str(response)[:200]}", [key])
-            ) from None
+            raise EndpointError(f"{self.url} returned an unexpected response: {snippet(response, [key])}") from None
         return Generation(text=content or "", truncated=choice.get("finish_reason") == "length")
 
     def generate(self, conversations: list[Messages], params: SamplingParams) -> list[Generation]:

@@ -35,7 +35,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from rrr.utils.secrets import install_log_redaction, redact, secrets_in_headers
+from rrr.utils.secrets import install_log_redaction, redact, secrets_in_headers, snippet
 
 logger = logging.getLogger("rrr.http")
 install_log_redaction(["rrr.http"])
@@ -161,7 +161,7 @@ def _decode(body: bytes) -> Any:
     try:
         return json.loads(body)
     except (ValueError, RecursionError):  # ValueError covers JSONDecodeError and invalid UTF-8
-        raise _Retryable(f"invalid or truncated JSON ({len(body)} bytes): {body[:200]!r}") from None
+        raise _Retryable(f"invalid or truncated JSON ({len(body)} bytes): {body[:1000]!r}") from None
 
 
 class _Status(Exception):
@@ -216,18 +216,18 @@ def post_json(
         try:
             decoded = _attempt(request, deadline, max_response_bytes, url)
             if not isinstance(decoded, dict):
-                raise EndpointError(f"{url} answered with JSON that is not an object: {str(decoded)[:200]}")
+                raise EndpointError(f"{url} answered with JSON that is not an object: {snippet(decoded, secrets)}")
             return decoded
         except EndpointError as exc:
             raise EndpointError(clean(exc)) from None
         except _Status as exc:
-            detail = clean(exc.detail)
+            detail = snippet(exc.detail, secrets)
             if exc.code not in RETRY_STATUSES:
                 hint = " (check the API key environment variable)" if exc.code in (401, 403) else ""
                 raise EndpointError(f"{url} returned HTTP {exc.code}: {detail}{hint}") from None
             last_problem, retry_after = f"HTTP {exc.code}: {detail}", exc.retry_after
         except _Retryable as exc:
-            last_problem = clean(exc)
+            last_problem = snippet(exc, secrets, 400)
         except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
             reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
             if deadline.expired or isinstance(reason, TimeoutError):
@@ -251,21 +251,24 @@ def post_json(
 
 
 def _error_detail(exc: urllib.error.HTTPError, deadline: _Deadline, limit: int) -> str:
-    """The server's error message (``error.message`` of an OpenAI-style body), read against the same deadline."""
+    """The server's error message (``error.message`` of an OpenAI-style body), read against the same deadline.
+
+    Returned whole (at most the 64 kB read): the caller redacts, then cuts it short.
+    """
     try:
         body = _read_body(exc, deadline, min(limit, 64 * 1024), "").decode("utf-8", "replace")
     except Exception as read_error:  # a torn or dripping error body: the status line is still worth reporting
-        return f"{exc.reason} (body unreadable: {type(read_error).__name__})"[:300]
+        return f"{exc.reason} (body unreadable: {type(read_error).__name__})"
     try:
         parsed = json.loads(body)
     except (ValueError, RecursionError):
-        return body[:300]
+        return body
     if isinstance(parsed, dict):
         err = parsed.get("error", parsed)
         if isinstance(err, dict):
-            return str(err.get("message", err))[:300]
-        return str(err)[:300]
-    return body[:300]
+            return str(err.get("message", err))
+        return str(err)
+    return body
 
 
 def _retry_after(exc: urllib.error.HTTPError) -> float | None:

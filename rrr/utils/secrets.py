@@ -78,6 +78,16 @@ def redact(text: object, extra: Iterable[str | None] = ()) -> str:
     return _CREDENTIAL.sub(_mask, out)
 
 
+def snippet(value: object, extra: Iterable[str | None] = (), limit: int = 300) -> str:
+    """The first ``limit`` characters of ``value`` as text, redacted *before* the cut: a key that straddles the cut
+    would otherwise survive as a fragment the patterns no longer recognise."""
+    try:
+        text = value if isinstance(value, str) else str(value)
+    except Exception:
+        return "<unprintable>"
+    return redact(text[: limit + 512], extra)[:limit]
+
+
 def _mask(match: re.Match) -> str:
     prefix = match.group(1)
     return f"{prefix}{REDACTED}" if prefix is not None else REDACTED
@@ -125,4 +135,5 @@ __all__ = [
     "redact",
     "register_secret",
     "secrets_in_headers",
+    "snippet",
 ]
