@@ -272,6 +272,7 @@ def truncate(path, keep: float = 0.5) -> None:
         "torn-weights",
         "no-weights",
         "torn-optimizer",
+        "no-optimizer",
         "no-scheduler",
         "torn-rng",
         "misnamed",
