@@ -279,6 +279,15 @@ def test_a_key_straddling_a_message_cut_leaves_no_fragment(server, tmp_path, mon
     assert "sk-fau" not in str(info.value) and "[REDAC" in str(info.value)
 
 
+def test_a_reply_that_echoes_the_key_is_not_cached_with_it(tmp_path, monkeypatch):
+    monkeypatch.setenv(KEY_ENV, SECRET)
+    with FakeChatServer(reply=lambda body: f"your key is {SECRET}; Bearer tokens go in headers") as server:
+        assert teacher(server, tmp_path).ask([HELLO]) == ["your key is [REDACTED]; Bearer tokens go in headers"]
+        gen = OpenAIGenerator(server.base_url, "fake-model", api_key_env=KEY_ENV, max_retries=0)
+        assert gen.generate([HELLO], SamplingParams(max_new_tokens=4))[0].text.startswith("your key is [REDACTED];")
+    assert cache_files(tmp_path) and SECRET not in tree_text(tmp_path)
+
+
 def test_rrr_log_lines_are_redacted_whoever_logs_them(server, tmp_path, monkeypatch, caplog):
     monkeypatch.setenv(KEY_ENV, SECRET)
     teacher(server, tmp_path).ask([HELLO])  # the key is read (and registered) by the client

@@ -99,7 +99,9 @@ class OpenAIGenerator:
             content = "".join(parts) if all(isinstance(p, str) for p in parts) else content
         if not isinstance(message, dict) or not (content is None or isinstance(content, str)):
             raise EndpointError(f"{self.url} returned an unexpected response: {snippet(response, [key])}") from None
-        return Generation(text=content or "", truncated=choice.get("finish_reason") == "length")
+        # the key this process holds never reaches samples.jsonl, even from a server that echoes it into a reply
+        text = redact(content or "", [key], patterns=False)
+        return Generation(text=text, truncated=choice.get("finish_reason") == "length")
 
     def generate(self, conversations: list[Messages], params: SamplingParams) -> list[Generation]:
         if not conversations:

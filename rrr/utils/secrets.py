@@ -61,9 +61,12 @@ def secrets_in_headers(headers: Mapping[str, str] | None) -> list[str]:
     return found
 
 
-def redact(text: object, extra: Iterable[str | None] = ()) -> str:
-    """``text`` (made a string) with every registered secret, every value in ``extra`` and every credential-shaped
-    token replaced by ``[REDACTED]``. Cheap when there is nothing to redact; never raises."""
+def redact(text: object, extra: Iterable[str | None] = (), patterns: bool = True) -> str:
+    """``text`` (made a string) with every registered secret, every value in ``extra`` and (``patterns``) every
+    credential-shaped token replaced by ``[REDACTED]``. Cheap when there is nothing to redact; never raises.
+
+    ``patterns=False`` is for model replies, which are data: "Bearer <token>" in a reply about HTTP is content,
+    but the very key this process holds is never kept."""
     try:
         out = text if isinstance(text, str) else str(text)
     except Exception:  # a hostile __str__: say so rather than fail while reporting another failure
@@ -75,7 +78,7 @@ def redact(text: object, extra: Iterable[str | None] = ()) -> str:
     for value in sorted(values, key=len, reverse=True):
         if value in out:
             out = out.replace(value, REDACTED)
-    return _CREDENTIAL.sub(_mask, out)
+    return _CREDENTIAL.sub(_mask, out) if patterns else out
 
 
 def snippet(value: object, extra: Iterable[str | None] = (), limit: int = 300) -> str:
