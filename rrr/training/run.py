@@ -1,7 +1,12 @@
 """Build and run an RRR training run from an ``RRRConfig`` and TRL's ``ModelConfig``.
 
-Reads top to bottom like open-r1's ``grpo.py``: seed -> logging -> checkpoint -> task and data -> tokenizer and
-model -> trainer -> train (resuming when a checkpoint exists) -> save.
+Reads top to bottom like open-r1's ``grpo.py``: seed -> logging -> lock the output directory -> checkpoint -> task
+and data -> tokenizer and model -> trainer -> train (resuming when a checkpoint exists) -> save.
+
+Under faults (``tests/test_training_faults.py``): a checkpoint whose save was cut short is passed over and moved
+aside (``rrr.training.checkpoints``); a run that already reached its step target trains nothing; the episode logs
+are cut back to the resumed step, torn tail included; the process dies with its launcher and is its output
+directory's only writer (``rrr.training.launch``).
 """
 
 from __future__ import annotations
