@@ -299,7 +299,7 @@ def test_an_incomplete_checkpoint_is_skipped_with_its_reason(tmp_path, finished,
     assert os.path.isdir(moved) and os.path.isdir(os.path.join(out, "checkpoint-1"))
 
 
-def test_a_named_incomplete_checkpoint_is_refused_not_replaced(tmp_path, finished):
+def test_a_named_incomplete_checkpoint_is_refused_not_replaced(tmp_path, finished, tiny_dir):
     from rrr.training.checkpoints import CheckpointError, plan_resume
 
     out = copy_run(finished, tmp_path)["output_dir"]
@@ -307,6 +307,11 @@ def test_a_named_incomplete_checkpoint_is_refused_not_replaced(tmp_path, finishe
     with pytest.raises(CheckpointError, match=r"checkpoint-2.*trainer_state\.json is missing"):
         plan_resume(out, os.path.join(out, "checkpoint-2"))
     assert plan_resume(out, os.path.join(out, "checkpoint-1")).step == 1
+    # refused before anything is written: a mistyped path does not leave a claimed, empty output directory
+    fresh = {**finished, "output_dir": str(tmp_path / "fresh"), "resume_from_checkpoint": f"{out}/checkpoint-2"}
+    with pytest.raises(CheckpointError, match="not a complete checkpoint"):
+        train(RRRConfig(**fresh), ModelConfig(model_name_or_path=tiny_dir))
+    assert not os.path.exists(fresh["output_dir"])
 
 
 # ------------------------------------------------------------------------------------------------------------------

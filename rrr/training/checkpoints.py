@@ -38,9 +38,13 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 
+from rrr.utils.cli import ConfigError
+
 logger = logging.getLogger("rrr.train")
 
 INCOMPLETE_DIR = "incomplete-checkpoints"
+#: values of ``resume_from_checkpoint`` that mean "the newest complete one in output_dir, if any"
+_AUTO_RESUME = (None, False, True, "", "True", "true")
 _CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 _WEIGHT_FILES = (
     "model.safetensors",
@@ -52,8 +56,9 @@ _WEIGHT_FILES = (
 _WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 
 
-class CheckpointError(ValueError):
-    """An explicitly requested checkpoint (``--resume_from_checkpoint``) that cannot be resumed from."""
+class CheckpointError(ConfigError):
+    """An explicitly requested checkpoint (``--resume_from_checkpoint``) that cannot be resumed from: the user's
+    input, so scripts print it as one ``error:`` line (exit 2), not a traceback."""
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -231,13 +236,21 @@ def explicit_checkpoint(path: str, with_optimizer: bool = True) -> ResumePlan:
     return ResumePlan(checkpoint=path, step=step)
 
 
+def check_explicit_resume(args) -> None:
+    """Refuse a named ``resume_from_checkpoint`` that is incomplete *before* the output directory is claimed, so a
+    mistyped path writes nothing (read-only; :func:`plan_resume` checks it again under the lock)."""
+    value = getattr(args, "resume_from_checkpoint", None)
+    if value not in _AUTO_RESUME:
+        explicit_checkpoint(str(value), with_optimizer=not getattr(args, "save_only_model", False))
+
+
 def plan_resume(output_dir: str, resume_from_checkpoint=None, with_optimizer: bool = True) -> ResumePlan:
     """``resume_from_checkpoint`` when given (checked), else the newest complete checkpoint of ``output_dir``.
 
     Logs each incomplete checkpoint passed over and why (every process finds the same ones; only the caller's
     main process should :func:`set_aside` them).
     """
-    if resume_from_checkpoint not in (None, False, True, "", "True", "true"):
+    if resume_from_checkpoint not in _AUTO_RESUME:
         return explicit_checkpoint(str(resume_from_checkpoint), with_optimizer=with_optimizer)
     plan = find_resume_checkpoint(output_dir, with_optimizer=with_optimizer)
     for path, why in plan.incomplete:

@@ -160,11 +160,13 @@ def train(args: RRRConfig, model_args, model=None, tokenizer=None, callbacks=Non
     """
     from transformers import set_seed
 
+    from rrr.training.checkpoints import check_explicit_resume
     from rrr.training.launch import die_with_launcher, single_writer
 
     die_with_launcher()  # a launcher killed with -9 takes this process with it
     _setup_logging(args)
     set_seed(args.seed)
+    check_explicit_resume(args)
     with single_writer(args, OUTPUT_KIND, _LEGACY_FILES):
         return _train(args, model_args, model, tokenizer, callbacks)
 
