@@ -62,6 +62,13 @@ INVENTORY: dict[tuple[str, str, str | None], str] = {
     ("curriculum/oracle.py", "fullmatch", r"-?\d+"): "fuzzed (reference answers)",
     ("curriculum/teachers.py", "match", r"^https?://"): "fuzzed (a configured URL, not model output)",
     ("curriculum/teachers.py", "findall", r"Solved (\d+)/(\d+)"): "fuzzed (a teacher's journal text)",
+    ("training/checkpoints.py", "compile", r"^checkpoint-(\d+)$"): "fuzzed (directory names, not model output)",
+    (
+        "training/checkpoints.py",
+        "fullmatch",
+        r"optimizer(\.pt|\.bin|_\d+)|rank\d+-of-\d+-optimizer\.pt",
+    ): "fuzzed (file names in a checkpoint)",
+    ("training/checkpoints.py", "fullmatch", r"rng_state(_\d+)?\.pth"): "fuzzed (file names in a checkpoint)",
     (
         "utils/secrets.py",
         "compile",
