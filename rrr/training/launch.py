@@ -102,10 +102,12 @@ def single_writer(args, kind: str, legacy_files=()):
     then broadcast to every rank, so a refusal on rank 0 stops all ranks at once with the same message instead of
     leaving the others waiting at their first collective until the launcher notices.
     """
+    from rrr.utils.cli import UsageError
     from rrr.utils.outputs import OutputDirError, claim_output_dir, is_main_process, output_lock
 
     out = args.output_dir
     error = None
+    created = not os.path.exists(out)  # a directory this run creates is removed again if start-up checks refuse it
     with contextlib.ExitStack() as stack:
         if is_main_process():
             try:
@@ -121,7 +123,23 @@ def single_writer(args, kind: str, legacy_files=()):
             raise error
         if message is not None:
             raise OutputDirError(message)
-        yield
+        try:
+            yield
+        except UsageError:
+            if created and is_main_process():
+                _unclaim(out)
+            raise
+
+
+def _unclaim(path: str) -> None:
+    """Remove a directory this run created when it holds nothing but rrr's marker: a run refused at start-up (bad
+    data, a too-small dataset) leaves no trace, as if it had been refused before the claim."""
+    from rrr.utils.outputs import MARKER
+
+    with contextlib.suppress(OSError):
+        if os.listdir(path) == [MARKER]:
+            os.remove(os.path.join(path, MARKER))
+            os.rmdir(path)
 
 
 def _from_rank_zero(args, value):
