@@ -1,6 +1,6 @@
 """Prompt templates of the LLM teacher and the strategies every teacher starts from (Linguistic RL style).
 
-The templates follow D. Rawson's Linguistic RL scheduling solver (``shared/notes/sources.md`` §2.3): the solve prompt
+The templates follow D. Rawson's Linguistic RL scheduling solver (``docs/background.md``): the solve prompt
 carries the CURRENT STRATEGY; after each batch the teacher sees its accuracy and worked examples with the verifier's
 verdict and writes a journal entry (patterns, mistakes, edge cases, improvements); every few batches the recent
 journal is distilled into a new strategy that *replaces* the old one. Two deliberate differences:

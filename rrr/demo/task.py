@@ -8,7 +8,7 @@ spends its capacity on that prose. This subclass keeps everything that makes the
 
 * **prompt**: ``meetings 9-11 10-12 11-13``;
 * **first attempt** (the oracle's ``worked_solution``): a *direct* answer, ``<answer>2</answer>``. A worked sweep in
-  the first attempt makes a tiny student ~100% right after SFT (``shared/notes/demo-feasibility.md``): nothing would
+  the first attempt makes a tiny student ~100% right after SFT (``docs/background.md``): nothing would
   be left to reflect on;
 * **reflection** (``witness_reflection``): *where* the peak is, ``at 12 : 11-13 12-14`` — an hour and the meetings
   running then. It points at the overlap the attempt should have counted and does not state the number (the retry

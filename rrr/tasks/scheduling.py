@@ -1,6 +1,6 @@
 """Meeting scheduling: can these meetings share N rooms? (and: how many rooms do they need?)
 
-The problem (after D. Rawson's Linguistic RL scheduling task, ``shared/notes/sources.md`` §2): a list of meetings
+The problem (after D. Rawson's Linguistic RL scheduling task, ``docs/background.md``): a list of meetings
 ``[start, end]`` in whole hours and a number of rooms. A room holds one meeting at a time, so all meetings fit exactly
 when the **peak** number of meetings running at the same time (the maximum overlap) is at most the number of rooms.
 Meetings are half-open intervals: one that ends at 10 and one that starts at 10 do **not** clash. Two variants:
@@ -37,7 +37,7 @@ Design decisions, and why:
   overlapping flips the answer to NO (measured on 1,200 examples: 41–94% touching per difficulty, and
   touching flips 78–82% of the YES instances).
 * **Strict mode for training.** With a YES/NO reward a failed first attempt tells the model the answer is the other
-  one, so RRR degenerates into "flip the answer": in the feasibility study (``shared/notes/demo-feasibility.md``)
+  one, so RRR degenerates into "flip the answer": in the demo's feasibility study (``docs/background.md``)
   flipped retries rose from 26% to 66%, faithful reflections fell from 9% to 1.5% and first-try accuracy on hard
   tasks collapsed from 78% to 56.5%. ``strict=True`` also requires the stated ``peak: N`` to equal the true maximum
   overlap, which a flip cannot guess; the min-rooms variant has a numeric answer and the same property. Use strict
