@@ -1,19 +1,18 @@
-"""scripts/bench_rollout.py runs end to end in-process on the smallest tiny model and reports sane ratios."""
+"""``rrr bench rollout`` (rrr.bench.rollout) runs end to end in-process on the smallest tiny model and reports sane
+ratios; its token counts come from the episodes and the trainer's logged metric."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "bench_rollout.py"
+import pytest
+
+from rrr.bench import rollout as bench
+from rrr.utils.cli import ConfigError
 
 
 def test_bench_rollout_smallest_run_reports_finite_ratios(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("bench_script_bench_rollout", SCRIPT)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
     out = tmp_path / "bench.json"
     argv = ["--hidden-size", "32", "--num-layers", "1", "--steps", "2", "--repeats", "1", "--tasks", "1"]
     argv += ["--group", "2", "--attempt-tokens", "8", "--reflection-tokens", "8", "--retry-tokens", "8"]
@@ -26,3 +25,24 @@ def test_bench_rollout_smallest_run_reports_finite_ratios(tmp_path, capsys):
     assert data["rollout"]["rrr"]["tokens_per_rollout"] == data["rollout"]["plain"]["tokens_per_rollout"] == 40
     assert data["rollout"]["rrr"]["reflected_tasks_frac"] == 1.0  # a random model fails every attempt
     assert not list(tmp_path.glob(".bench.json.*")), "the temporary file of the atomic write is left over"
+    # the training step's RRR tokens are the trainer's logged rrr/generated_tokens: phases stop at end-of-turn there,
+    # so at most 1 task x (8 attempt + 2 x 8 reflection + 2 x 8 retry) tokens, and a failed attempt is never empty
+    step = data["training_step"]["rrr"]
+    assert 0 < step["tokens_per_step"] <= 40 and step["generate_calls_per_step"] == 3
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--steps", "1"], ["--tasks", "0"], ["--threads", "-1"], ["--model", "/no/such/dir"]],
+)
+def test_bench_rollout_refuses_bad_settings_before_any_work(argv):
+    with pytest.raises(ConfigError):
+        bench.parse_args(argv)
+
+
+def test_every_setting_is_a_flag_with_its_documented_help():
+    import dataclasses
+
+    docs = bench._field_docs()
+    assert set(docs) == {f.name for f in dataclasses.fields(bench.RolloutBench)}
+    assert bench.parse_args([])[0] == bench.RolloutBench()

@@ -127,6 +127,22 @@ class Episode:
         rewards = {r.reward for r in self.reflections}
         return len(self.reflections) > 0 and len(rewards) == 1
 
+    @property
+    def phase_tokens(self) -> dict[str, int]:
+        """Tokens the engine generated for this episode, per phase: every sampled first attempt (stored ones cost
+        nothing), every reflection and every retry. The compute an episode cost, counted where it was produced, so
+        a trainer's log and a benchmark agree without intercepting the engine."""
+        return {
+            "attempt": sum(a.generation.num_tokens for a in self.attempts if a.generation is not None),
+            "reflection": sum(o.reflection.num_tokens for o in self.reflections),
+            "retry": sum(g.num_tokens for o in self.reflections for g in o.retries),
+        }
+
+    @property
+    def generated_tokens(self) -> int:
+        """All tokens generated for this episode (the sum of :attr:`phase_tokens`)."""
+        return sum(self.phase_tokens.values())
+
 
 def run_episodes(
     task: Task,
