@@ -29,6 +29,7 @@ what the failure signal alone is worth without looking at the meetings.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -489,13 +490,25 @@ class DemoPipeline:
             model = AutoModelForCausalLM.from_pretrained(model_args.model_name_or_path, dtype="float32")
             model.get_input_embeddings().weight.requires_grad_(False)
             tokenizer = load_tokenizer(model_args.model_name_or_path)
-        with _library_logging_off(), _shuffled_rewards(shuffle_rewards, _seed(self.config, "control")):
+        rollout_factory = None
+        if shuffle_rewards:  # the control: the same run with each group's rewards permuted (its own seeded RNG)
+            from rrr.training.rollout import ShuffledRewardRollout
+
+            rollout_factory = functools.partial(ShuffledRewardRollout, seed=_seed(self.config, "control"))
+        with _library_logging_off():
             progress = _progress_callback(
                 self.log,
                 "control" if shuffle_rewards else "rrr",
                 {"rrr/retry_success": "retry success (reward)", "rrr/first_attempt_acc": "1st try (T=1)"},
             )
-            summary = train(args, model_args, model=model, tokenizer=tokenizer, callbacks=[progress])
+            summary = train(
+                args,
+                model_args,
+                model=model,
+                tokenizer=tokenizer,
+                callbacks=[progress],
+                rollout_factory=rollout_factory,
+            )
         for name in (MARKER, TOKENIZER_INFO):  # so rrr.models.load_tokenizer recognises the saved tokenizer
             if os.path.exists(self.path("base", name)):
                 shutil.copyfile(self.path("base", name), os.path.join(directory, name))
@@ -690,40 +703,3 @@ def _library_logging_off():
     finally:
         sys.stdout = stdout
         root.setLevel(saved_level)
-
-
-@contextmanager
-def _shuffled_rewards(enabled: bool, seed: int):
-    """The control: while active, RRR training permutes each group's rewards (same values, random reflections).
-
-    ``rrr.training.build_trainer`` looks ``RRRRollout`` up in ``rrr.training.rollout`` when it builds the trainer, so
-    the control swaps in a subclass there for the duration of the run. The rewards' values per group are unchanged —
-    so are the advantages' magnitudes and the no-signal masking — only their link to *which* reflection earned them
-    is cut.
-    """
-    if not enabled:
-        yield
-        return
-    import rrr.training.rollout as rollout
-
-    original = rollout.RRRRollout
-    rng = random.Random(seed)
-
-    class ShuffledRewardRollout(original):
-        def __call__(self, prompts, trainer):
-            out = super().__call__(prompts, trainer)
-            group = trainer.num_generations  # rows come as consecutive groups of G (checked by RRRRollout)
-            rewards = out["rrr_reward"]
-            for start in range(0, len(rewards), group):
-                block = rewards[start : start + group]
-                if any(r is None for r in block):
-                    continue
-                rng.shuffle(block)
-                rewards[start : start + group] = block
-            return out
-
-    rollout.RRRRollout = ShuffledRewardRollout
-    try:
-        yield
-    finally:
-        rollout.RRRRollout = original

@@ -14,6 +14,7 @@ Groups whose first attempt passed have nothing to reflect on: they get a one-tok
 
 from __future__ import annotations
 
+import random
 import time
 
 from rrr.episode import Episode, EpisodeConfig, run_episodes
@@ -90,13 +91,20 @@ class RRRRollout:
         first_attempts = None
         if self.args.first_attempt_source == "column":
             first_attempts = stored_first_attempts(self.task, examples, self.args.first_attempt_column)
-        generator = adapter.TrainerGenerator(trainer)
+        generator = self.make_generator(trainer)
         episodes = run_episodes(
             self.task, generator, examples, episode_config_from_args(self.args, group), first_attempts=first_attempts
         )
         out = self._assemble(episodes, group, generator, trainer)
         self._log(episodes, trainer, time.perf_counter() - start)
         return out
+
+    def make_generator(self, trainer):
+        """The engine the episode runs on: the trainer's current policy (:class:`trl_adapter.TrainerGenerator`).
+
+        A subclass may wrap it (to time or count each phase, as ``rrr.bench.real_model`` does) or, in tests, replace
+        it with a scripted one; the episode only needs ``generate`` (plus ``render`` and ``any_rank``)."""
+        return adapter.TrainerGenerator(trainer)
 
     # ----------------------------------------------------------------------------------------------------------------
     def _assemble(self, episodes: list[Episode], group: int, generator, trainer) -> dict:
@@ -208,9 +216,7 @@ class RRRRollout:
         self._check_verifier_errors(trainer, totals["rrr/verifier_errors"])
         adapter.log_scalar(trainer, "rrr/rollout_seconds", seconds)
         # every token the three phases generated: the compute budget that the outcome-GRPO ablation is matched to
-        generated = sum(a.generation.num_tokens for ep in episodes for a in ep.attempts if a.generation is not None)
-        generated += sum(o.reflection.num_tokens + sum(g.num_tokens for g in o.retries) for o in outcomes)
-        adapter.log_total(trainer, "rrr/generated_tokens", generated)
+        adapter.log_total(trainer, "rrr/generated_tokens", sum(ep.generated_tokens for ep in episodes))
 
     def _check_verifier_errors(self, trainer, step_total: tuple[float, float]) -> None:
         """Stop (on every rank at once: the totals are global) once verifier errors pass the configured rate.
@@ -222,6 +228,39 @@ class RRRRollout:
         where = f"RRR training on task {self.task.name!r}"
         rate = self.args.max_verifier_error_rate
         check_verifier_error_rate(int(errors), int(total), rate, where, min_total=MIN_VERIFICATIONS)
+
+
+class ShuffledRewardRollout(RRRRollout):
+    """The shuffled-reward control: RRR exactly, except that each group's rewards are permuted among its reflections.
+
+    The reward values of a group are unchanged — so are the advantages' magnitudes, the no-signal masking and every
+    logged metric and episode record (they keep the true rewards) — only the link between a reflection and the
+    reward *it* earned is cut. A gain that survives this control comes from extra training, not from credit
+    assignment. The permutation draws from this rollout's own RNG (``seed``), never from the global ones that
+    sampling and dropout use, so the control changes nothing but the rewards' order.
+
+        build_trainer(args, model_args, rollout_factory=functools.partial(ShuffledRewardRollout, seed=1))
+    """
+
+    def __init__(self, task: Task, args, seed: int):
+        super().__init__(task, args)
+        self.rng = random.Random(seed)
+
+    def __call__(self, prompts: list, trainer) -> dict:
+        out = super().__call__(prompts, trainer)
+        shuffle_within_groups(out["rrr_reward"], adapter.group_size(trainer), self.rng)
+        return out
+
+
+def shuffle_within_groups(rewards: list, group: int, rng: random.Random) -> None:
+    """Permute ``rewards`` in place within each block of ``group`` consecutive rows (one GRPO group); a group with
+    a ``None`` (solved at the first attempt: nothing was trained) is left as it is."""
+    for start in range(0, len(rewards), group):
+        block = rewards[start : start + group]
+        if any(r is None for r in block):
+            continue
+        rng.shuffle(block)
+        rewards[start : start + group] = block
 
 
 def rrr_reward(

@@ -68,8 +68,14 @@ def describe_backend(args) -> str:
     return "HF transformers generate"
 
 
-def build_trainer(args: RRRConfig, model_args, model=None, tokenizer=None):
-    """Task, data, tokenizer, model and ``RRRGRPOTrainer`` for a run (``model``/``tokenizer`` may be passed in)."""
+def build_trainer(args: RRRConfig, model_args, model=None, tokenizer=None, rollout_factory=None):
+    """Task, data, tokenizer, model and ``RRRGRPOTrainer`` for a run (``model``/``tokenizer`` may be passed in).
+
+    ``rollout_factory(task, args)`` builds the trainer's ``rollout_func``; the default is
+    :class:`rrr.training.rollout.RRRRollout`. A variant of the rollout (the demo's shuffled-reward control,
+    :class:`~rrr.training.rollout.ShuffledRewardRollout`) is passed here, never patched into a module. It is a
+    factory rather than an instance because the task it needs is built here, from ``args``.
+    """
     from transformers import AutoModelForCausalLM
     from trl import get_peft_config
 
@@ -117,7 +123,7 @@ def build_trainer(args: RRRConfig, model_args, model=None, tokenizer=None):
         train_dataset=train_dataset,
         processing_class=tokenizer,
         peft_config=get_peft_config(model_args),
-        rollout_func=RRRRollout(task, args),
+        rollout_func=(rollout_factory or RRRRollout)(task, args),
     )
     logger.info(
         "RRR on task %s | generation: %s | %d examples | %d tasks x %d reflections per generation batch | budgets: "
@@ -149,13 +155,14 @@ OUTPUT_KIND = "train_grpo"
 _LEGACY_FILES = (SUMMARY_FILE, "episodes.jsonl")
 
 
-def train(args: RRRConfig, model_args, model=None, tokenizer=None, callbacks=None) -> dict:
+def train(args: RRRConfig, model_args, model=None, tokenizer=None, callbacks=None, rollout_factory=None) -> dict:
     """Run RRR GRPO; returns a summary dict (also written to ``<output_dir>/run_summary.json``).
 
     Resumes from ``resume_from_checkpoint`` or, when unset, from the newest *complete* checkpoint in ``output_dir``
     (incomplete ones are moved aside, see ``rrr.training.checkpoints``). A run that already reached its step target
     trains nothing: the summary is the stored one, with ``already_finished: true`` (a larger ``max_steps`` is how to
-    ask for more). ``callbacks`` are extra ``transformers.TrainerCallback``s (e.g. a driver's own progress lines).
+    ask for more). ``callbacks`` are extra ``transformers.TrainerCallback``s (e.g. a driver's own progress lines);
+    ``rollout_factory`` replaces the RRR rollout (see :func:`build_trainer`).
     One process at a time writes an output directory: a second run on it fails at once naming the first.
     """
     from transformers import set_seed
@@ -168,10 +175,10 @@ def train(args: RRRConfig, model_args, model=None, tokenizer=None, callbacks=Non
     set_seed(args.seed)
     check_explicit_resume(args)
     with single_writer(args, OUTPUT_KIND, _LEGACY_FILES):
-        return _train(args, model_args, model, tokenizer, callbacks)
+        return _train(args, model_args, model, tokenizer, callbacks, rollout_factory)
 
 
-def _train(args: RRRConfig, model_args, model, tokenizer, callbacks) -> dict:
+def _train(args: RRRConfig, model_args, model, tokenizer, callbacks, rollout_factory) -> dict:
     from rrr.training.checkpoints import finished_run, plan_resume, set_aside, target_steps
     from rrr.utils.io import atomic_write_json
 
@@ -181,7 +188,7 @@ def _train(args: RRRConfig, model_args, model, tokenizer, callbacks) -> dict:
         done = finished_run(summary_path, args.max_steps, plan, "max_steps")
         if done is not None:
             return done
-    trainer, task = build_trainer(args, model_args, model=model, tokenizer=tokenizer)
+    trainer, task = build_trainer(args, model_args, model=model, tokenizer=tokenizer, rollout_factory=rollout_factory)
     # epoch-based runs learn their step target from the dataloader, so only once the trainer exists
     target = target_steps(trainer) if plan.checkpoint or os.path.exists(summary_path) else None
     if args.max_steps <= 0 and target is not None:
