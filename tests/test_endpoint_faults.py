@@ -1,7 +1,7 @@
 """Hostile endpoints on loopback: nothing hangs, nothing crashes with a raw traceback, no key leaks, no bad reply is
 cached.
 
-Every test drives rrr's public clients (``post_json``, ``OpenAICompatibleTeacher``, ``AnthropicTeacher``,
+Every test drives rrr's public clients (``OpenAIChatClient``, ``OpenAICompatibleTeacher``, ``AnthropicTeacher``,
 ``OpenAIGenerator``, ``scripts/evaluate.py``) against a real ``ThreadingHTTPServer`` (``tests/http_fakes.py``) that
 drips, truncates, garbles, resets, refuses and echoes the ``Authorization`` header — never by patching the HTTP
 stack, so the tests hold whatever client library sits underneath. A client that could hang runs in a thread with a
@@ -23,8 +23,8 @@ from http_fakes import FakeChatServer
 
 from rrr.curriculum.teachers import AnthropicTeacher, OpenAICompatibleTeacher
 from rrr.generation import SamplingParams
-from rrr.generation.openai import OpenAIGenerator
-from rrr.utils.http import EndpointError, post_json
+from rrr.generation.openai import OpenAIChatClient, OpenAIGenerator
+from rrr.utils.http import EndpointError
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY_ENV = "RRR_TEST_FAULT_KEY"
@@ -119,7 +119,8 @@ def test_a_transport_failure_is_retried(server, tmp_path, action):
 def test_a_transport_failure_that_persists_is_one_endpoint_error(server, action):
     server.default = action
     url = f"{server.base_url}/chat/completions"
-    result, _ = bounded(lambda: post_json(url, {"messages": HELLO}, max_retries=1, backoff=0.01, timeout=2), 10)
+    client = OpenAIChatClient(server.base_url, KEY_ENV, max_retries=1, backoff=0.01, timeout=2)
+    result, _ = bounded(lambda: client.chat(HELLO, model="m", max_tokens=4), 10)
     assert isinstance(result, EndpointError), repr(result)
     assert url in str(result) and "\n" not in str(result) and len(server.requests) == 2
     assert result.__cause__ is None
@@ -160,15 +161,16 @@ def test_a_malformed_choice_is_one_clear_error(server, tmp_path, reply):
 def test_a_reply_that_is_json_but_not_an_object_is_one_clear_error(server):
     server.default = ("status", 200, ["not", "an", "object"])
     with pytest.raises(EndpointError, match="not an object"):
-        post_json(f"{server.base_url}/chat/completions", {}, max_retries=0)
+        OpenAIChatClient(server.base_url, KEY_ENV, max_retries=0).chat(HELLO, model="m", max_tokens=4)
 
 
 def test_tls_to_a_plain_server_and_bad_urls_are_one_clear_error(server):
     with pytest.raises(EndpointError, match="SSL"):
-        post_json(f"https://127.0.0.1:{server.port}/v1/chat/completions", {}, max_retries=1, backoff=0.01, timeout=2)
+        tls = OpenAIChatClient(f"https://127.0.0.1:{server.port}/v1", KEY_ENV, max_retries=1, backoff=0.01, timeout=2)
+        tls.chat(HELLO, model="m", max_tokens=4)
     for url in ("localhost:8000/v1/chat/completions", "ftp://127.0.0.1/x", "file:///etc/passwd"):
         with pytest.raises(EndpointError, match="not an http"):
-            post_json(url, {}, max_retries=3)
+            OpenAIChatClient(url, KEY_ENV, max_retries=3)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -243,7 +245,8 @@ def test_an_echoed_key_reaches_no_warning_exception_or_file(server, tmp_path, mo
     with pytest.raises(EndpointError) as info:
         t.ask([HELLO])
     assert server.requests[0]["headers"]["authorization"] == f"Bearer {SECRET}"
-    assert sum("retrying" in r.getMessage() for r in caplog.records) == 3
+    # rrr's warnings (the SDK's own DEBUG lines say "Not retrying" too)
+    assert sum("retrying" in r.getMessage() for r in caplog.records if r.name.startswith("rrr")) == 3
     assert "Incorrect API key provided: Bearer [REDACTED]" in str(info.value)
     captured = capsys.readouterr()
     for text in (str(info.value), caplog.text, captured.out, captured.err, tree_text(tmp_path)):
@@ -251,10 +254,11 @@ def test_an_echoed_key_reaches_no_warning_exception_or_file(server, tmp_path, mo
 
     monkeypatch.setenv(KEY_ENV, SECRET)
     anthropic = AnthropicTeacher("claude-x", api_key_env=KEY_ENV, base_url=server.root_url, backoff=0.01)
-    server.script(("echo_auth", 429), "echo_auth")  # echoes x-api-key
+    server.script(("echo_auth", 429), "echo_auth")  # echoes the SDK's auth header (x-api-key or Authorization)
     with pytest.raises(EndpointError) as info:
         anthropic.ask([HELLO])
-    assert server.requests[-1]["headers"]["x-api-key"] == SECRET
+    headers = server.requests[-1]["headers"]
+    assert SECRET in (headers.get("x-api-key"), headers.get("authorization", "").removeprefix("Bearer "))
     assert SECRET not in str(info.value) and SECRET not in caplog.text
 
     gen = OpenAIGenerator(server.base_url, "fake-model", api_key_env=KEY_ENV, backoff=0.01)
@@ -296,6 +300,16 @@ def test_rrr_log_lines_are_redacted_whoever_logs_them(server, tmp_path, monkeypa
     logging.getLogger("rrr.http").warning("x-api-key: %s", "another-value-123456")
     assert SECRET not in caplog.text and "abc123xyz789" not in caplog.text and "another-value" not in caplog.text
     assert caplog.text.count("[REDACTED]") == 3
+
+
+def test_the_sdk_loggers_are_redacted_too(server, tmp_path, monkeypatch, caplog):
+    """The SDKs and their HTTP stack log at DEBUG; whatever they might say about a request, the key is not in it."""
+    monkeypatch.setenv(KEY_ENV, SECRET)
+    teacher(server, tmp_path).ask([HELLO])
+    caplog.set_level(logging.DEBUG)
+    for name in ("openai._base_client", "httpx2", "httpcore2.http11"):
+        logging.getLogger(name).debug("request headers: {'Authorization': 'Bearer %s'}", SECRET)
+    assert SECRET not in caplog.text and caplog.text.count("[REDACTED]") == 3
 
 
 def test_evaluate_cli_against_an_echoing_endpoint_leaks_no_key(server, tmp_path):

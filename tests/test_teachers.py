@@ -220,8 +220,12 @@ def test_anthropic_teacher_speaks_the_messages_api(server, tmp_path, monkeypatch
     assert teacher.ask([messages]) == ["echo: hello"]
     request = server.requests[-1]
     assert request["path"] == "/v1/messages"
-    assert request["headers"]["x-api-key"] == SECRET and request["headers"]["anthropic-version"] == "2023-06-01"
+    # the SDK owns the wire format: its auth header (x-api-key or a bearer token) and its API version
+    headers = request["headers"]
+    assert SECRET in (headers.get("x-api-key"), headers.get("authorization", "").removeprefix("Bearer "))
+    assert headers.get("anthropic-version")
     assert request["json"]["system"] == "be brief" and request["json"]["messages"] == HELLO
+    assert request["json"]["temperature"] == 0.0 and request["json"]["max_tokens"] == 1024
     assert teacher.usage.completion_tokens == len("echo: hello")
     assert teacher.estimated_cost_usd() > 0
     assert SECRET not in files_text(tmp_path)

@@ -53,9 +53,9 @@ from typing import Any, ClassVar
 
 from rrr.curriculum import prompts
 from rrr.tasks.base import Example, Messages, Task, Verdict
-from rrr.utils.http import MAX_RESPONSE_BYTES, EndpointError, post_json
+from rrr.utils.http import MAX_RESPONSE_BYTES, EndpointError, EndpointPolicy
 from rrr.utils.io import atomic_write_json
-from rrr.utils.secrets import install_log_redaction, redact, register_secret, snippet
+from rrr.utils.secrets import install_log_redaction, redact, snippet
 
 logger = logging.getLogger("rrr.curriculum")
 install_log_redaction(["rrr.curriculum"])
@@ -532,52 +532,14 @@ def _token_count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
-def _api_key(env: str | None) -> str | None:
-    """The key in ``env`` (registered for redaction the moment it is read), or None when unset or blank."""
-    key = os.environ.get(env) if env else None
-    if not key or not key.strip():
-        return None
-    register_secret(key)
-    return key.strip()
-
-
-def _chat_text(response: dict[str, Any], url: str, key: str | None) -> str:
-    """The text of ``choices[0].message.content``; an ``UncachedReply`` for a refusal or a null/empty content.
-
-    Shape errors (no choices, a message that is not an object, content of another type) are one ``EndpointError``
-    that quotes the response (redacted): the server is not speaking the chat completions API.
-    """
-    choices = response.get("choices")
-    choice = choices[0] if isinstance(choices, list) and choices else None
-    message = choice.get("message") if isinstance(choice, dict) else None
-    if not isinstance(message, dict):
-        raise EndpointError(f"{url} returned no choices[0].message: {snippet(response, [key])}")
-    content = message.get("content")
-    if isinstance(content, list):  # content parts: [{"type": "text", "text": ...}, ...]
-        parts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
-        if not all(isinstance(p, str) for p in parts):
-            raise EndpointError(f"{url} returned content parts without text: {snippet(content, [key])}")
-        content = "".join(parts)
-    if content is not None and not isinstance(content, str):
-        raise EndpointError(
-            redact(f"{url} returned a {type(content).__name__} as choices[0].message.content, not text", [key])
-        )
-    finish = choice.get("finish_reason")
-    if finish == "content_filter":
-        return UncachedReply(content or "", "refused: finish_reason content_filter")
-    if content is None:
-        return UncachedReply("", "null content")
-    return content
-
-
 class OpenAICompatibleTeacher(LLMTeacher):
     """Any OpenAI-compatible chat endpoint: ``vllm serve``, SGLang, llama.cpp server, OpenAI, Together, OpenRouter ...
 
-    ``base_url`` is the API root (``http://localhost:8000/v1``; a trailing ``/chat/completions`` is accepted);
-    requests go to ``{base_url}/chat/completions`` through ``rrr.utils.http.post_json``, which retries 429 (honouring
-    ``Retry-After``), 5xx, connection errors and timeouts with exponential backoff. The key is read from the
-    environment variable ``api_key_env`` at each call; when it is unset no ``Authorization`` header is sent (a local
-    ``vllm serve`` needs none).
+    ``base_url`` is the API root (``http://localhost:8000/v1``; a trailing ``/chat/completions`` is accepted). Requests
+    go through ``rrr.generation.openai.OpenAIChatClient`` — the client evaluation uses for a served student: the
+    official ``openai`` SDK, retrying 429, 5xx, connection errors and timeouts (honouring ``Retry-After``), under
+    rrr's per-attempt deadline and size cap. The key is read from the environment variable ``api_key_env`` at each
+    call; when it is unset no ``Authorization`` header is sent (a local ``vllm serve`` needs none).
     """
 
     kind = "openai"
@@ -614,12 +576,19 @@ class OpenAICompatibleTeacher(LLMTeacher):
             raise TeacherError(f"base_url must start with http:// or https://, got {base_url!r}")
         if not model:
             raise TeacherError("OpenAICompatibleTeacher needs a model name (spec: openai:<model>@<base_url>)")
-        base = base_url.rstrip("/")
-        self.base_url = base.removesuffix("/chat/completions")
+        from rrr.generation.openai import OpenAIChatClient
+
+        self.client = OpenAIChatClient(
+            base_url,
+            api_key_env,
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff=backoff,
+            max_response_bytes=max_response_bytes,
+        )
+        self.base_url = self.client.base_url
         self.model = model
         self.api_key_env = api_key_env
-        self.timeout, self.max_retries, self.backoff = timeout, max_retries, backoff
-        self.max_response_bytes = max_response_bytes
 
     @property
     def spec(self) -> str:
@@ -629,37 +598,27 @@ class OpenAICompatibleTeacher(LLMTeacher):
         return {**super().cache_identity(), "endpoint": self.base_url}
 
     def complete(self, messages: Messages, temperature: float, max_tokens: int) -> str:
-        key = _api_key(self.api_key_env)
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        url = f"{self.base_url}/chat/completions"
-        payload = {"model": self.model, "messages": messages, "temperature": temperature, "max_tokens": max_tokens}
-        try:
-            response = post_json(
-                url,
-                payload,
-                headers,
-                timeout=self.timeout,
-                max_retries=self.max_retries,
-                backoff=self.backoff,
-                max_response_bytes=self.max_response_bytes,
-            )
-        except EndpointError as exc:
-            raise EndpointError(redact(exc, [key])) from None
-        text = _chat_text(response, url, key)
-        self.record_usage_block(response.get("usage"), "prompt_tokens", "completion_tokens")
-        return text
+        from rrr.generation.openai import parse_chat_completion
+
+        response, key = self.client.chat(messages, model=self.model, temperature=temperature, max_tokens=max_tokens)
+        reply = parse_chat_completion(response, self.client.url, key)
+        self.record_usage_block(reply.usage, "prompt_tokens", "completion_tokens")
+        if reply.finish_reason == "content_filter":
+            return UncachedReply(reply.text or "", "refused: finish_reason content_filter")
+        if reply.text is None:
+            return UncachedReply("", "null content")
+        return reply.text
 
 
 class AnthropicTeacher(LLMTeacher):
-    """Claude through the Anthropic Messages API, over plain HTTP (``rrr.utils.http.post_json``).
+    """Claude through the Anthropic Messages API, with the official ``anthropic`` SDK (``rrr.generation.anthropic``).
 
-    Plain HTTP rather than the ``anthropic`` SDK: no extra dependency, and the same retry/backoff/timeout path, key
-    hygiene and loopback tests as the OpenAI-compatible teacher. System messages are sent as the ``system`` field.
-    The key is read from ``api_key_env`` at the first uncached call, so a fully cached re-run needs no key.
+    The same guarantees as the OpenAI-compatible teacher (retries, per-attempt deadline, size cap, key hygiene,
+    loopback tests). The key is read from ``api_key_env`` at the first uncached call, so a fully cached re-run needs
+    no key (and no SDK).
     """
 
     kind = "anthropic"
-    API_VERSION = "2023-06-01"
 
     def __init__(
         self,
@@ -686,42 +645,30 @@ class AnthropicTeacher(LLMTeacher):
         )
         if not model:
             raise TeacherError("AnthropicTeacher needs a model name, e.g. anthropic:claude-3-5-haiku-20241022")
+        from rrr.generation.anthropic import AnthropicClient
+
+        policy = EndpointPolicy(
+            timeout=timeout, max_retries=max_retries, backoff=backoff, max_response_bytes=max_response_bytes
+        )
+        self.client = AnthropicClient(base_url, policy)
+        self.base_url = self.client.base_url
         self.model = model
         self.api_key_env = api_key_env
-        self.base_url = base_url.rstrip("/").removesuffix("/v1/messages").removesuffix("/v1")
-        self.timeout, self.max_retries, self.backoff = timeout, max_retries, backoff
-        self.max_response_bytes = max_response_bytes
 
     def cache_identity(self) -> dict[str, Any]:
         return {**super().cache_identity(), "endpoint": self.base_url}
 
     def complete(self, messages: Messages, temperature: float, max_tokens: int) -> str:
-        key = _api_key(self.api_key_env)
+        from rrr.generation.openai import api_key_from_env
+
+        key = api_key_from_env(self.api_key_env)
         if not key:
             raise TeacherError(f"AnthropicTeacher needs an API key in the environment variable {self.api_key_env}")
-        system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
-        payload: dict[str, Any] = {
-            "model": self.model,
-            "max_tokens": max_tokens,
-            "temperature": temperature,
-            "messages": [m for m in messages if m["role"] != "system"],
-        }
-        if system:
-            payload["system"] = system
-        headers = {"x-api-key": key, "anthropic-version": self.API_VERSION}
-        url = f"{self.base_url}/v1/messages"
         try:
-            response = post_json(
-                url,
-                payload,
-                headers,
-                timeout=self.timeout,
-                max_retries=self.max_retries,
-                backoff=self.backoff,
-                max_response_bytes=self.max_response_bytes,
-            )
-        except EndpointError as exc:
-            raise EndpointError(redact(exc, [key])) from None
+            response = self.client.chat(messages, key, model=self.model, max_tokens=max_tokens, temperature=temperature)
+        except ImportError as exc:
+            raise TeacherError(str(exc)) from None
+        url = self.client.url
         blocks = response.get("content")
         if not isinstance(blocks, list):
             raise EndpointError(f"{url} returned no content blocks: {snippet(response, [key])}")
@@ -729,7 +676,7 @@ class AnthropicTeacher(LLMTeacher):
         if not all(isinstance(t, str) for t in texts):
             raise EndpointError(f"{url} returned text blocks without text: {snippet(blocks, [key])}")
         self.record_usage_block(response.get("usage"), "input_tokens", "output_tokens")
-        text = "".join(texts)
+        text = redact("".join(texts), [key], patterns=False)
         if response.get("stop_reason") == "refusal":
             return UncachedReply(text, "refused: stop_reason refusal")
         return text
