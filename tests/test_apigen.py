@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rrr.tasks import TaskDataError, Verdict, get_task
-from rrr.tasks import apigen as apigen_module
+from rrr.tasks import base as task_base  # Task.load (the hub carve-out) reads sources through it
 from rrr.tasks.apigen import HUB_SOURCE, HUB_TEST_ROWS, APIGenTask
 
 TASK = APIGenTask()
@@ -563,7 +563,7 @@ def test_load_hub_gated_hint_is_specific(monkeypatch):
             " The dataset is gated: accept its terms on the hub and run `huggingface-cli login` (or set HF_TOKEN)."
         )
 
-    monkeypatch.setattr(apigen_module, "_load_dataset_source", gated)
+    monkeypatch.setattr(task_base, "_load_dataset_source", gated)
     with pytest.raises(TaskDataError) as info:
         TASK.load()
     message = str(info.value)
@@ -583,7 +583,7 @@ def test_hub_splits_are_disjoint_deterministic_carve_outs(monkeypatch):
         calls.append((source, split))
         return fake
 
-    monkeypatch.setattr(apigen_module, "_load_dataset_source", fake_load)
+    monkeypatch.setattr(task_base, "_load_dataset_source", fake_load)
     train, test = TASK.load(split="train"), TASK.load(split="test")
     assert calls == [(HUB_SOURCE, "train"), (HUB_SOURCE, "train")]
     assert len(train) == 500 and len(test) == HUB_TEST_ROWS

@@ -20,7 +20,9 @@ def _load(name: str):
 
 @pytest.fixture(scope="module")
 def bench():
-    return _load("bench_verifiers")
+    from rrr.bench import verifiers
+
+    return verifiers
 
 
 def test_bench_verifiers_tiny_run_writes_one_entry_per_task(bench, tmp_path, capsys):
@@ -58,3 +60,18 @@ def test_no_repeat_mix_makes_every_completion_unique(bench):
     texts = [text for _, text in unique["pairs"]]
     assert len(set(texts)) == len(texts) == 5 * bench.GROUP_SIZE
     assert len({text for _, text in repeated["pairs"]}) < len(texts)  # groups repeat answers, as in training
+
+
+def test_bench_verifiers_script_is_the_library_main(bench):
+    """scripts/bench_verifiers.py is a shim: the same ``main`` as ``rrr.bench.verifiers``."""
+    assert _load("bench_verifiers").main is bench.main
+
+
+def test_bench_rows_come_from_the_registered_tasks(bench):
+    """Every registered task is benchmarked by default unless its class opts out (``bench_configs = {}``)."""
+    from rrr.tasks import registered_tasks, task_class
+
+    benchmarked = {name for name, _ in bench.TASKS.values()}
+    opted_out = {name for name in registered_tasks() if task_class(name).bench_configs == {}}
+    assert benchmarked == set(registered_tasks()) - opted_out
+    assert {"countdown", "apigen", "scheduling_strict", "scheduling_min_rooms"} <= set(bench.TASKS)

@@ -9,10 +9,9 @@ journal is distilled into a new strategy that *replaces* the old one. Two delibe
   format the task's verifier parses, and its verified solutions can be used verbatim as SFT completions;
 * the verdict comes from the task's verifier (``Task.verify``), never from the teacher's own judgement.
 
-Initial strategies: a task may set an ``initial_strategy`` attribute (a string); the built-in tasks get the short,
-deliberately naive strategies below (the scheduling one is Linguistic RL's 4-step starting strategy), so that
-self-improvement has room to show. ``ORACLE_PROCEDURES`` are what the offline oracle teacher "distills": the exact
-procedure its solver follows.
+Strategies are the task's own: ``Task.initial_strategy`` (the built-in tasks' are short and deliberately naive, so
+that self-improvement has room to show; a task without one starts from ``GENERIC_STRATEGY``) and
+``Task.oracle_procedure`` (what the offline oracle teacher "distills": the exact procedure its solver follows).
 """
 
 from __future__ import annotations
@@ -25,62 +24,6 @@ GENERIC_STRATEGY = (
     "3. Check the answer against every requirement of the problem before answering.\n"
     "4. Give the final answer exactly in the format the problem asks for."
 )
-
-#: Starting strategies of the built-in tasks, keyed by task name.
-INITIAL_STRATEGIES: dict[str, str] = {
-    "scheduling": (
-        "1. Find which meetings overlap.\n"
-        "2. Count the maximum number of meetings happening at the same time.\n"
-        "3. If that maximum is at most the number of rooms, answer YES; otherwise answer NO.\n"
-        "4. Meetings that only touch (one ends when the next starts) do not overlap."
-    ),
-    "scheduling_min_rooms": (
-        "1. Find which meetings overlap.\n"
-        "2. Count the maximum number of meetings happening at the same time.\n"
-        "3. That maximum is the minimum number of rooms.\n"
-        "4. Meetings that only touch (one ends when the next starts) do not overlap."
-    ),
-    "countdown": (
-        "1. Try combinations of the numbers with + - * / until one reaches the target.\n"
-        "2. Use each number exactly once."
-    ),
-    "apigen": (
-        "1. Identify what the user asks for.\n2. Call the matching tool with the arguments taken from the query."
-    ),
-}
-
-#: The procedure the oracle's solver follows, per task name: the oracle teacher's distilled strategy.
-ORACLE_PROCEDURES: dict[str, str] = {
-    "scheduling": (
-        "1. For each distinct start time t, list the meetings running at t: those with start <= t < end. A meeting "
-        "that ends at t has already left, so meetings that only touch do not clash.\n"
-        "2. The peak is the largest of these counts (the peak is always reached at some start time, so checking the "
-        "start times is enough). State it as peak: N.\n"
-        "3. Answer YES if the peak is at most the number of rooms, otherwise NO."
-    ),
-    "scheduling_min_rooms": (
-        "1. For each distinct start time t, list the meetings running at t: those with start <= t < end. A meeting "
-        "that ends at t has already left, so meetings that only touch do not clash.\n"
-        "2. The peak is the largest of these counts (always reached at some start time). State it as peak: N.\n"
-        "3. The minimum number of rooms equals the peak."
-    ),
-    "countdown": (
-        "1. Combine two of the remaining values at a time with + - * /, writing each step as a = b op c.\n"
-        "2. Aim for a value close to the target (multiply to get near it, then add or subtract what is left; divide "
-        "only when it comes out exact).\n"
-        "3. Track which numbers are used: each given number exactly once, none twice, none left out.\n"
-        "4. Check that the final expression evaluates exactly to the target before answering."
-    ),
-    "apigen": (
-        "1. Split the query into its independent requests; each request needs exactly one call (several requests "
-        "may call the same tool).\n"
-        "2. For each request pick the tool whose description matches, and use the exact argument names of its "
-        "schema.\n"
-        "3. Copy values from the query with the right types; include an optional argument only when the query "
-        "specifies it.\n"
-        "4. Answer with the JSON list of all calls inside <answer></answer>."
-    ),
-}
 
 SOLVER_SYSTEM = (
     "You are an expert problem solver who improves by reflecting on your own results.\n\n"
@@ -115,12 +58,17 @@ REFLECT_SYSTEM = (
 
 
 def initial_strategy(task: Task) -> str:
-    """The strategy self-improvement starts from: the task's ``initial_strategy`` attribute, a built-in one, or a
-    generic step-by-step strategy."""
-    custom = getattr(task, "initial_strategy", None)
+    """The strategy self-improvement starts from: the task's ``initial_strategy``, else a generic step-by-step one."""
+    custom = task.initial_strategy
     if isinstance(custom, str) and custom.strip():
         return custom.strip()
-    return INITIAL_STRATEGIES.get(task.name, GENERIC_STRATEGY)
+    return GENERIC_STRATEGY
+
+
+def oracle_procedure(task: Task, strategy: str) -> str:
+    """What the oracle teacher distills: the task's ``oracle_procedure``, else the ``strategy`` it was given."""
+    procedure = task.oracle_procedure
+    return procedure if isinstance(procedure, str) and procedure else strategy
 
 
 def with_system(system: str, messages: Messages) -> Messages:

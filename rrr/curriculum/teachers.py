@@ -749,7 +749,7 @@ class OracleTeacher(Teacher):
     * ``reflect`` = a lesson derived from the verdict and the solver that names the mistake without stating the answer
       (``rrr.curriculum.oracle.oracle_reflection``); ``retry`` = the worked solution;
     * ``journal`` / ``distill`` = deterministic summaries of the batch and the task's procedure
-      (``prompts.ORACLE_PROCEDURES``), so stage 1 produces real artifacts offline.
+      (``Task.oracle_procedure``), so stage 1 produces real artifacts offline.
 
     Its operations go through the same cache as an LLM's (``usage.calls`` counts computed operations), so the
     "a re-run makes no new teacher calls" property is tested on the path every teacher takes.
@@ -823,7 +823,7 @@ class OracleTeacher(Teacher):
 
     def distill(self, task: Task, journal_text: str, strategy: str) -> str:
         def compute() -> str:
-            procedure = prompts.ORACLE_PROCEDURES.get(task.name, strategy)
+            procedure = prompts.oracle_procedure(task, strategy)
             pairs = re.findall(r"Solved (\d+)/(\d+)", journal_text)
             if not pairs:
                 return procedure

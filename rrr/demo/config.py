@@ -14,8 +14,8 @@ import typing
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-#: The task every stage runs (registered by path, so ``get_task`` and RRRConfig.task accept it).
-DEMO_TASK = "rrr.demo.task:DemoSchedulingTask"
+#: The task every stage runs (a registry name, so ``get_task`` and RRRConfig.task accept it).
+DEMO_TASK = "scheduling_demo"
 
 
 @dataclass

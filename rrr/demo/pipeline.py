@@ -525,7 +525,6 @@ class DemoPipeline:
     # ------------------------------------------------------------------------------------------------------------
     def paired(self, directory: str) -> dict:
         """Both students reflect on the SFT student's frozen held-out failures (``rrr.evaluation.frozen``)."""
-        from rrr.demo.task import check_witness
         from rrr.evaluation.frozen import FrozenConfig, load_frozen_failures, paired_gains, score_on_frozen
         from rrr.utils.io import append_jsonl
 
@@ -555,7 +554,11 @@ class DemoPipeline:
         scores = {}
         for name, model_dir in students.items():
             scores[name] = score_on_frozen(self.task, self.generator(model_dir), examples, attempts, frozen)
-            kinds = [check_witness(ep.example, o.text) for ep in scores[name].sampled_episodes for o in ep.reflections]
+            kinds = [
+                self.task.describe_reflection(ep.example, o.text)
+                for ep in scores[name].sampled_episodes
+                for o in ep.reflections
+            ]
             out["students"][name] = {
                 **scores[name].summary(),
                 "faithful_witness": mean_interval([float(k == "peak") for k in kinds]),

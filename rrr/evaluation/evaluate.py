@@ -28,7 +28,7 @@ from typing import Any
 from rrr.episode import EpisodeConfig, run_episodes
 from rrr.evaluation.stats import mean_interval, pass_at_k, proportion
 from rrr.generation.base import Generator, SamplingParams
-from rrr.tasks import Task, check_verifier_error_rate, get_task, safe_verify
+from rrr.tasks import DEFAULT_TASK, Task, check_verifier_error_rate, get_task, safe_verify
 from rrr.tasks.base import MIN_VERIFICATIONS
 from rrr.utils.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl, repair_jsonl
 from rrr.utils.outputs import claim_output_dir, output_lock
@@ -41,7 +41,7 @@ OUTPUT_KIND = "evaluate"
 class EvalConfig:
     """What to evaluate and how to sample (every field is recorded in results.json)."""
 
-    task: str = "countdown"
+    task: str = DEFAULT_TASK
     task_kwargs: dict = field(default_factory=dict)
     split: str = "test"
     n: int | None = None

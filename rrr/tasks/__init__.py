@@ -19,9 +19,10 @@ from rrr.tasks.base import (
     safe_verify,
 )
 from rrr.tasks.parsing import last_answer
-from rrr.tasks.registry import get_task, task_names
+from rrr.tasks.registry import DEFAULT_TASK, get_task, registered_tasks, task_class, task_names
 
 __all__ = [
+    "DEFAULT_TASK",
     "GENERATED",
     "Example",
     "Messages",
@@ -32,7 +33,9 @@ __all__ = [
     "check_verifier_error_rate",
     "get_task",
     "last_answer",
+    "registered_tasks",
     "safe_leaks_answer",
     "safe_verify",
+    "task_class",
     "task_names",
 ]

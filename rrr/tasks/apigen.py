@@ -66,7 +66,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from rrr.tasks.base import Example, Task, TaskDataError, Verdict, _load_dataset_source
+from rrr.tasks.base import Example, Task, TaskDataError, Verdict
 from rrr.tasks.parsing import last_answer
 
 #: Completions longer than this fail before any search (a model's tool calls are a few hundred characters).
@@ -87,9 +87,6 @@ _HUB_GATED_HINT = (
     f"{HUB_SOURCE} is gated: accept the terms at https://huggingface.co/datasets/{HUB_SOURCE} and log in "
     "(`huggingface-cli login` or set HF_TOKEN); without the hub, use source='generated' or a local .jsonl/.parquet "
     "copy with columns query, tools, answers."
-)
-_BASE_GATED_HINT = (
-    " The dataset is gated: accept its terms on the hub and run `huggingface-cli login` (or set HF_TOKEN)."
 )
 
 _TOOL_CALL_OPEN, _TOOL_CALL_CLOSE = "<tool_call>", "</tool_call>"
@@ -926,6 +923,35 @@ def _as_json_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
+def _reference_calls(example: Example) -> list[dict[str, Any]]:
+    """The reference calls of ``example`` as a list of dicts (empty when its ``answers`` do not parse)."""
+    answers = example.get("answers")
+    try:
+        calls = json.loads(answers) if isinstance(answers, str) else answers
+    except ValueError:
+        return []
+    if isinstance(calls, dict):
+        calls = [calls]
+    return [c for c in calls if isinstance(c, dict)] if isinstance(calls, list) else []
+
+
+def _mutate_value(value: Any) -> Any:
+    """A different value of the same JSON type (a benchmark's wrong argument)."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, float):
+        return round(value + 1.5, 2)
+    if isinstance(value, str):
+        return value.lower() if value != value.lower() else value + "x"
+    if isinstance(value, list):
+        return value[:-1] if value else [0]
+    if isinstance(value, dict):
+        return {} if value else {"x": 1}
+    return "none"
+
+
 class APIGenTask(Task):
     """Function calling on xlam-function-calling-60k (or the offline generator): emit the right tool calls."""
 
@@ -939,6 +965,23 @@ class APIGenTask(Task):
     retry_instruction: ClassVar[str] = (
         "Using your reflection, try again. Give the tool calls as a JSON list of "
         '{"name": ..., "arguments": {...}} inside <answer></answer>.'
+    )
+    #: The hub dataset has one split: ``Task.load`` carves ``test`` = its last ``HUB_TEST_ROWS`` (2,000) rows in file
+    #: order and ``train`` = the 58,000 before them.
+    single_split_sources: ClassVar[tuple[str, ...]] = (HUB_SOURCE,)
+    held_out_splits: ClassVar[dict[str, int]] = {"test": HUB_TEST_ROWS}
+    hub_access_hint: ClassVar[str | None] = _HUB_GATED_HINT
+    initial_strategy: ClassVar[str | None] = (
+        "1. Identify what the user asks for.\n2. Call the matching tool with the arguments taken from the query."
+    )
+    oracle_procedure: ClassVar[str | None] = (
+        "1. Split the query into its independent requests; each request needs exactly one call (several requests "
+        "may call the same tool).\n"
+        "2. For each request pick the tool whose description matches, and use the exact argument names of its "
+        "schema.\n"
+        "3. Copy values from the query with the right types; include an optional argument only when the query "
+        "specifies it.\n"
+        "4. Answer with the JSON list of all calls inside <answer></answer>."
     )
 
     # ------------------------------------------------------------------------------------------------------------
@@ -1093,41 +1136,109 @@ class APIGenTask(Task):
             )
         return rows
 
-    def load(self, split: str = "train", n: int | None = None, seed: int = 0, source: str | None = None):
-        """As ``Task.load``; for the hub dataset, ``train``/``test`` are carved from its single split.
+    # ------------------------------------------------------------------------------------------------------------
+    # Teaching (the oracle teacher) and benchmark fixtures
+    # ------------------------------------------------------------------------------------------------------------
+    def oracle_reflections(self, example: Example, attempt: str, verdict: Verdict) -> list[str]:
+        """The verifier's reason, how many calls to which tools the query needs (names, not arguments), and the
+        rule: one call per request, the schema's argument names, values copied from the query."""
+        calls = _reference_calls(example)
+        names: dict[str, int] = {}
+        for call in calls:
+            names[str(call.get("name"))] = names.get(str(call.get("name")), 0) + 1
+        needed = ", ".join(f"{name}" if k == 1 else f"{name} ({k} times)" for name, k in names.items())
+        count = f"{len(calls)} call{'s' if len(calls) != 1 else ''}"
+        rule = (
+            "Next time I will map each request in the query to one call, use only the argument names in the tool's "
+            "schema, copy the values exactly from the query, and leave out optional arguments the query does not "
+            "mention."
+        )
+        texts = []
+        if verdict.reason and calls:
+            texts.append(f"My tool calls were wrong: {verdict.reason}. The query needs {count}: {needed}. {rule}")
+        if calls:
+            texts.append(f"My tool calls did not match the query, which needs {count}: {needed}. {rule}")
+        texts.append(f"My tool calls did not match the query. {rule}")
+        return texts
 
-        ``test`` = the last ``HUB_TEST_ROWS`` (2,000) rows of xlam-function-calling-60k in file order, ``train`` = all
-        rows before them: deterministic and disjoint, whatever ``seed`` (which only picks the ``n``-row subset).
-        Other sources behave as in ``Task.load``. A hub failure (offline, not logged in, terms not accepted) is a
-        ``TaskDataError`` that says how to get access.
-        """
-        source = source or self.default_source
-        if source != HUB_SOURCE:
-            return super().load(split=split, n=n, seed=seed, source=source)
-        if split not in ("train", "test"):
-            raise TaskDataError(f"{HUB_SOURCE} is carved into splits 'train' and 'test', not {split!r}")
-        try:
-            full = _load_dataset_source(source, "train")
-        except TaskDataError as exc:
-            message = str(exc)
-            if _BASE_GATED_HINT in message:
-                message = message.replace(_BASE_GATED_HINT, " " + _HUB_GATED_HINT)
-            else:
-                message += " " + _HUB_GATED_HINT
-            raise TaskDataError(message) from None
-        full = self.prepare(full)
-        total = len(full)
-        if total <= HUB_TEST_ROWS:
-            raise TaskDataError(f"{HUB_SOURCE} has {total} rows, too few to carve a {HUB_TEST_ROWS}-row test split")
-        cut = total - HUB_TEST_ROWS
-        ds = full.select(range(cut, total) if split == "test" else range(cut))
-        ds = self.check_rows(ds, source=f"{source} ({split})")  # after the carve, so no row changes split
-        if n is not None:
-            if n > len(ds):
-                raise TaskDataError(f"asked for n={n} examples but {source!r} split {split!r} has {len(ds)}")
-            ds = ds.shuffle(seed=seed).select(range(n))
-        self.check_columns(ds.column_names, source=source)
-        return ds
+    def plausible_mistakes(self, example: Example) -> list[str]:
+        """The reference calls with one argument value changed (a number off by one, a string's case) or dropped,
+        then the last call dropped, then the first call repeated."""
+        calls = _reference_calls(example)
+        if not calls:
+            return []
+
+        def render(cs: list[dict]) -> str:
+            return "<answer>" + json.dumps(cs, ensure_ascii=False) + "</answer>"
+
+        out = []
+        for i, call in enumerate(calls):
+            args = dict(call.get("arguments") or {})
+            for name, value in args.items():
+                if isinstance(value, bool):
+                    continue
+                if isinstance(value, (int, float)):
+                    changed = dict(args, **{name: value + 1})
+                elif isinstance(value, str):
+                    changed = dict(args, **{name: value.lower() if value != value.lower() else value.title() + " "})
+                else:
+                    continue
+                out.append(render([*calls[:i], dict(call, arguments=changed), *calls[i + 1 :]]))
+            if args:
+                dropped = dict(args)
+                dropped.pop(next(iter(dropped)))
+                out.append(render([*calls[:i], dict(call, arguments=dropped), *calls[i + 1 :]]))
+        if len(calls) > 1:
+            out.append(render(calls[:-1]))
+        out.append(render([*calls, calls[0]]))
+        return out
+
+    def bench_reasoning(self, example: Example) -> tuple[str, ...]:
+        calls = json.loads(example["answers"])
+        names = ", ".join(dict.fromkeys(call["name"] for call in calls))
+        query = example["query"][:70]
+        return (
+            f'The user asks: "{query}". The tool {names} matches, so I fill in the arguments from the query and '
+            "leave optional ones out unless they are given.",
+            f"I read the query and look for each separate request. There are {len(calls)} calls to make, with "
+            f"{names}. Argument names must match the schema exactly and values need the right types.",
+            f"Let me map the request to the schemas: {names} covers what is asked. I check each required "
+            "parameter against the query, use numbers for numeric fields and write one object per call.",
+        )
+
+    def bench_wrong_answers(self, example: Example, reference: str) -> list[str]:
+        """The first argument of a call mutated, a dropped call, a renamed tool."""
+        calls = json.loads(example["answers"])
+        out = []
+        for index, call in enumerate(calls):
+            arguments = call.get("arguments") or {}
+            if arguments:
+                key = next(iter(arguments))
+                mutated = json.loads(json.dumps(calls))
+                mutated[index]["arguments"][key] = _mutate_value(arguments[key])
+                out.append("<answer>" + json.dumps(mutated) + "</answer>")
+        if len(calls) > 1:
+            out.append("<answer>" + json.dumps(calls[:-1]) + "</answer>")  # a dropped call
+        renamed = json.loads(json.dumps(calls))
+        renamed[0]["name"] += "_v2"
+        out.append("<answer>" + json.dumps(renamed) + "</answer>")
+        return out
+
+    def bench_lesson(self, example: Example, reference: str) -> str:
+        calls = json.loads(example["answers"])
+        return (
+            f"I picked the wrong tool and guessed an argument name. The query needs {calls[0]['name']}; next time I "
+            "will copy argument names from the schema and only add optional arguments the query mentions."
+        )
+
+    def bench_leak(self, example: Example, reference: str) -> str:
+        calls = json.loads(example["answers"])
+        return " ".join(
+            f"I should have called {call['name']} with "
+            + ", ".join(f"{key} {json.dumps(value)}" for key, value in (call.get("arguments") or {}).items())
+            + "."
+            for call in calls
+        )
 
     def prepare(self, ds):
         """Store ``tools``/``answers`` as JSON strings when a file held them parsed (lists of objects).

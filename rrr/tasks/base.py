@@ -13,8 +13,17 @@ retry -> verify), training, evaluation, failure mining and the curriculum never 
   data, never code: a verifier must return ``Verdict(passed=False, reason=...)`` for any string, however hostile;
 * **answer leakage** — ``leaks_answer(example, reflection)``: does a reflection simply hand the retry its answer?
 
+* **teaching** — what the offline oracle teacher and self-improvement know about the task: ``initial_strategy`` and
+  ``oracle_procedure`` (the strategy a teacher starts from, and the exact procedure the task's solver follows),
+  ``oracle_reflections`` (lessons about a failed attempt that do not state the answer), ``witness_reflection`` (one
+  reflection to teach instead), ``plausible_mistakes`` and ``synthesize_failure`` (wrong attempts a student would make,
+  so a reflection curriculum can be built without a model that fails);
+* **benchmarks** — ``bench_configs``, ``bench_reasoning``, ``bench_wrong_answers``, ``bench_lesson`` and ``bench_leak``: the
+  realistic completion mix ``rrr.bench.verifiers`` times the verifier on.
+
 Subclasses set the class attributes and implement ``verify``, ``attempt_prompt`` and (when they have a generator)
-``generate``. Everything else has a sensible default that a task may override.
+``generate``. Everything else has a sensible default that a task may override, so a new task is one module and one
+line in ``rrr.tasks.registry`` (``docs/tasks.md`` walks through one).
 """
 
 from __future__ import annotations
@@ -23,11 +32,14 @@ import hashlib
 import json
 import logging
 import os
+import random
+import re
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from rrr.tasks.parsing import last_answer
 from rrr.utils.cli import UsageError, one_line
 
 Example = dict[str, Any]
@@ -95,6 +107,26 @@ class Task(ABC):
     #: ``"error"`` or ``"skip"`` (see ``BAD_ROW_POLICIES``): set per instance with the ``on_bad_row`` option of
     #: ``get_task`` (``task_kwargs: {"on_bad_row": "skip"}`` in a recipe), which every task accepts.
     on_bad_row: str = "error"
+    #: Hub datasets that publish a single split, which ``load`` carves by position into held-out splits (see
+    #: ``held_out_splits``), so no seed can leak a test row into training.
+    single_split_sources: ClassVar[tuple[str, ...]] = ()
+    #: The carve-out of a ``single_split_sources`` dataset: split name -> rows, taken from the *end* of the file in
+    #: this order (``{"test": 2000, "validation": 500}``: test = the last 2,000 rows, validation = the 500 before);
+    #: ``train`` is every row before them.
+    held_out_splits: ClassVar[dict[str, int]] = {}
+    #: Other spellings of split names accepted by a carve-out, lower-case (``{"val": "validation"}``).
+    split_aliases: ClassVar[dict[str, str]] = {}
+    #: How to get access to a gated ``single_split_sources`` dataset (replaces the generic hint of a load error).
+    hub_access_hint: ClassVar[str | None] = None
+    #: The strategy self-improvement starts from (``rrr.curriculum.self_improve``); None: a generic step-by-step one.
+    #: Deliberately naive for the built-in tasks, so that self-improvement has room to show.
+    initial_strategy: ClassVar[str | None] = None
+    #: The procedure the task's own solver follows: what the offline oracle teacher "distills" from its journal.
+    #: None: the oracle keeps the strategy it was given.
+    oracle_procedure: ClassVar[str | None] = None
+    #: Benchmark settings of ``rrr.bench.verifiers``: row label -> constructor options (``{}``: not benchmarked).
+    #: Default: one row named after the task, built with no options.
+    bench_configs: ClassVar[dict[str, dict[str, Any]] | None] = None
 
     # ------------------------------------------------------------------------------------------------------------
     # Prompts
@@ -150,6 +182,88 @@ class Task(ABC):
         """A passing completion *with its reasoning* (the oracle teacher's curriculum). Default: the bare answer."""
         return self.reference_answer(example)
 
+    # ------------------------------------------------------------------------------------------------------------
+    # Teaching: what the offline oracle teacher knows (``rrr.curriculum.oracle``)
+    # ------------------------------------------------------------------------------------------------------------
+    def witness_reflection(self, example: Example) -> str | None:
+        """The one reflection to teach for ``example`` whatever the failed attempt (the demo's ``at 12 : 11-13
+        12-14``: where to look, not the number), or None. Used by the default ``oracle_reflections``."""
+        return None
+
+    def oracle_reflections(self, example: Example, attempt: str, verdict: Verdict) -> list[str]:
+        """Reflections a good student would write after the failed ``attempt``, most informative first.
+
+        Each names the mistake and the rule that avoids it. The oracle checks every candidate with ``leaks_answer``
+        and keeps the first that does not leak, falling back to generic texts built from ``verdict.reason``, so a
+        candidate may be bold. Default: the ``witness_reflection``, if any.
+        """
+        witness = self.witness_reflection(example)
+        return [witness] if witness else []
+
+    def plausible_mistakes(self, example: Example) -> list[str]:
+        """Wrong attempts a student plausibly makes on ``example``, the designed mistakes first; the caller keeps
+        those ``verify`` rejects. Default: the reference answer's YES/NO flipped, its integer off by one, or an
+        "unsure" variant (a bare answer reversed when the solution has no ``<answer>`` tag)."""
+        solution = self.worked_solution(example) or self.reference_answer(example)
+        if not solution:
+            return []
+        answer = last_answer(solution)
+        if answer is None:
+            return [solution[::-1], "I am not sure."]
+        flips = {"YES": "NO", "NO": "YES", "TRUE": "FALSE", "FALSE": "TRUE"}
+        if answer.upper() in flips:
+            wrong = [flips[answer.upper()]]
+        elif re.fullmatch(r"-?\d+", answer):
+            wrong = [str(int(answer) + 1), str(int(answer) - 1)]
+        else:
+            wrong = [answer + " (unsure)", ""]
+        return [f"<answer>{w}</answer>" for w in wrong]
+
+    def synthesize_failure(self, example: Example, rng: random.Random) -> str | None:
+        """One plausible wrong attempt that ``verify`` rejects, or None: the first of ``plausible_mistakes`` half
+        the time (the designed mistake), else one drawn with ``rng`` (variety)."""
+        failing = [c for c in dict.fromkeys(self.plausible_mistakes(example)) if c and not self.verify(example, c)]
+        if not failing:
+            return None
+        return failing[0] if len(failing) == 1 or rng.random() < 0.5 else rng.choice(failing)
+
+    def describe_reflection(self, example: Example, reflection: str) -> str | None:
+        """A label of what kind of reflection ``reflection`` is, for diagnostics (the demo reports how many
+        witnesses are faithful); None when the task has no such notion. Must not raise."""
+        return None
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Benchmark fixtures (``rrr.bench.verifiers``)
+    # ------------------------------------------------------------------------------------------------------------
+    def bench_reasoning(self, example: Example) -> tuple[str, ...]:
+        """Wordings of ~150-250 characters of plausible reasoning before an answer (the benchmark uses 3)."""
+        return (
+            "Let me read the problem again and work through it step by step, writing down each intermediate result "
+            "and checking it against the question before I commit to an answer.",
+            "I restate what is asked, list what is given, and solve it one step at a time; then I check the result "
+            "against every requirement of the problem before writing the final answer.",
+            "First I make sure I understand the question. Then I work it out carefully, double-checking the last "
+            "step, because a rushed final step is where most of my mistakes come from.",
+        )
+
+    def bench_wrong_answers(self, example: Example, reference: str) -> list[str]:
+        """Realistic wrong completions (mutations of ``reference``), most realistic first; the benchmark keeps
+        those ``verify`` rejects. Default: ``plausible_mistakes``."""
+        return self.plausible_mistakes(example)
+
+    def bench_lesson(self, example: Example, reference: str) -> str:
+        """A task-specific lesson (a reflection that does *not* hand over the answer) for the benchmark's leak
+        checks, beside a generic one and the bare reference."""
+        return (
+            "I misread one of the requirements and built my answer on that. Next time I will underline each "
+            "requirement, solve it against all of them, and check the result before answering."
+        )
+
+    def bench_leak(self, example: Example, reference: str) -> str:
+        """A reflection that hands over the answer in prose (``leaks_answer`` must flag it). Default: the answer
+        stated in a sentence."""
+        return f"Counting again, the correct answer is {last_answer(reference) or ''}."
+
     def majority_baseline(self, examples) -> float | None:
         """Accuracy of always giving the most common answer, where the task has a small answer space; else None."""
         return None
@@ -179,6 +293,11 @@ class Task(ABC):
         different subsets, and the same seed always the same one). Rows that ``row_problem`` rejects are an error, or
         are dropped with a warning when ``on_bad_row`` is ``"skip"`` (before the ``n``-row subset is drawn, so ``n``
         counts usable rows).
+
+        A hub dataset in ``single_split_sources`` (one published split) is carved by position instead:
+        ``held_out_splits`` rows from the end of the file, ``train`` every row before them, whatever the ``seed``
+        (which only draws the ``n``-row subset), so no seed can move a test row into training. Rows are checked after
+        the carve, so skipping a bad row never moves another one across splits.
         """
         import datasets
 
@@ -187,18 +306,52 @@ class Task(ABC):
             rows = self.generate(1000 if n is None else n, seed=seed, split=split)
             ds = datasets.Dataset.from_list(rows)
         else:
-            ds = _load_dataset_source(source, split)
-            ds = self.prepare(ds)
-            self.check_columns(ds.column_names, source=source)
-            ds = self.check_rows(ds, source=source)
+            if source in self.single_split_sources:
+                ds = self._carve(source, split)
+            else:
+                ds = _load_dataset_source(source, split)
+                ds = self.prepare(ds)
+                self.check_columns(ds.column_names, source=source)
+                ds = self.check_rows(ds, source=source)
             if n is not None:
-                if n > len(ds):
+                if n < 0 or n > len(ds):
                     raise TaskDataError(f"asked for n={n} examples but {source!r} split {split!r} has {len(ds)}")
                 ds = ds.shuffle(seed=seed).select(range(n))
         self.check_columns(ds.column_names, source=source)
         if len(ds) == 0:
             raise TaskDataError(f"dataset {source!r} (split {split!r}) is empty")
         return ds
+
+    def _carve(self, source: str, split: str):
+        """The ``split`` rows of the single published split of ``source`` (see ``load``), prepared and checked."""
+        names = ["train", *reversed(self.held_out_splits)]
+        canonical = split if split in names else self.split_aliases.get(str(split).lower())
+        if canonical not in names:
+            listed = ", ".join(repr(name) for name in names[:-1]) + f" and {names[-1]!r}"
+            raise TaskDataError(f"{source!r} has one published split, carved into {listed}; got {split!r}")
+        try:
+            full = _load_dataset_source(source, "train")
+        except TaskDataError as exc:
+            if not self.hub_access_hint:
+                raise
+            message = str(exc)
+            if _GATED_HINT in message:
+                message = message.replace(_GATED_HINT, " " + self.hub_access_hint)
+            else:
+                message += " " + self.hub_access_hint
+            raise TaskDataError(message) from None
+        full = self.prepare(full)
+        self.check_columns(full.column_names, source=source)
+        total, held_out = len(full), sum(self.held_out_splits.values())
+        if total <= held_out:
+            raise TaskDataError(f"{source!r} has {total} rows; carving {names} needs more than {held_out}")
+        end = total
+        ranges = {}
+        for name, rows in self.held_out_splits.items():
+            ranges[name] = range(end - rows, end)
+            end -= rows
+        ranges["train"] = range(0, end)
+        return self.check_rows(full.select(ranges[canonical]), source=f"{source} ({canonical})")
 
     def prepare(self, ds):
         """Hook to normalise a loaded dataset (decode JSON-string columns, rename fields). Default: unchanged.
@@ -366,6 +519,10 @@ def check_verifier_error_rate(errors: int, total: int, max_rate: float, where: s
         )
 
 
+#: The generic advice of a gated hub dataset (a task's ``hub_access_hint`` replaces it).
+_GATED_HINT = " The dataset is gated: accept its terms on the hub and run `huggingface-cli login` (or set HF_TOKEN)."
+
+
 def _load_dataset_source(source: str, split: str):
     """Load ``source`` (local file, saved dataset directory, or hub id) with one readable error on failure."""
     import datasets
@@ -400,9 +557,7 @@ def _load_dataset_source(source: str, split: str):
         text = _innermost_message(exc)
         hint = ""
         if "gated" in text.lower() or "401" in text or "403" in text:
-            hint = (
-                " The dataset is gated: accept its terms on the hub and run `huggingface-cli login` (or set HF_TOKEN)."
-            )
+            hint = _GATED_HINT
         elif "offline" in text.lower() or "connection" in text.lower() or "resolve" in text.lower():
             hint = " The hub is unreachable (HF_HUB_OFFLINE set or no network): use a local file or source='generated'."
         raise TaskDataError(f"cannot load dataset {source!r} split {split!r}: {text}.{hint}") from None

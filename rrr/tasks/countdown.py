@@ -45,7 +45,7 @@ from functools import lru_cache
 from numbers import Integral
 from typing import Any, ClassVar
 
-from rrr.tasks.base import GENERATED, Example, Task, TaskDataError, Verdict
+from rrr.tasks.base import Example, Task, TaskDataError, Verdict
 from rrr.tasks.parsing import last_answer
 
 #: Answers longer than this are rejected before parsing: a Countdown equation is a few dozen characters.
@@ -356,6 +356,10 @@ def _find_root(left: dict[Fraction, Any], right: dict[Fraction, Any], goal: Frac
     return None
 
 
+#: The operators a plausible mistake swaps each operator for.
+_OTHER_OPS = {"+": "-*", "-": "+*", "*": "+-", "/": "*-"}
+
+
 def _split_seed(seed: int, split: str) -> int:
     """A 64-bit RNG seed from ``(seed, split)`` that is stable across processes (unlike ``hash()``)."""
     digest = hashlib.sha256(f"rrr-countdown:{int(seed)}:{split}".encode()).digest()
@@ -518,8 +522,23 @@ class CountdownTask(Task):
     name: ClassVar[str] = "countdown"
     required_columns: ClassVar[tuple[str, ...]] = ("nums", "target")
     default_source: ClassVar[str] = "Jiayi-Pan/Countdown-Tasks-3to4"
-    #: Hub datasets that publish a single ``train`` split, which ``load`` carves into train/validation/test.
+    #: Hub datasets that publish a single ``train`` split, which ``Task.load`` carves by position: ``test`` = the last
+    #: ``HUB_TEST_ROWS`` (2,000) rows, ``validation`` = the ``HUB_VALIDATION_ROWS`` (500) before them, ``train`` = all
+    #: earlier rows (for ``Jiayi-Pan/Countdown-Tasks-3to4``, ~490k rows).
     single_split_sources: ClassVar[tuple[str, ...]] = ("Jiayi-Pan/Countdown-Tasks-3to4",)
+    held_out_splits: ClassVar[dict[str, int]] = {"test": HUB_TEST_ROWS, "validation": HUB_VALIDATION_ROWS}
+    split_aliases: ClassVar[dict[str, str]] = _SPLIT_ALIASES
+    initial_strategy: ClassVar[str | None] = (
+        "1. Try combinations of the numbers with + - * / until one reaches the target.\n"
+        "2. Use each number exactly once."
+    )
+    oracle_procedure: ClassVar[str | None] = (
+        "1. Combine two of the remaining values at a time with + - * /, writing each step as a = b op c.\n"
+        "2. Aim for a value close to the target (multiply to get near it, then add or subtract what is left; divide "
+        "only when it comes out exact).\n"
+        "3. Track which numbers are used: each given number exactly once, none twice, none left out.\n"
+        "4. Check that the final expression evaluates exactly to the target before answering."
+    )
     reflection_instruction: ClassVar[str] = (
         "Your equation was wrong. In a few sentences, say what went wrong — a number used twice or left out, "
         "an arithmetic mistake, or a result that missed the target — and how to do better next time. "
@@ -699,38 +718,76 @@ class CountdownTask(Task):
             )
         return rows
 
-    def load(self, split: str = "train", n: int | None = None, seed: int = 0, source: str | None = None):
-        """As ``Task.load``, plus deterministic held-out splits for single-split hub datasets.
+    # ------------------------------------------------------------------------------------------------------------
+    # Teaching (the oracle teacher) and benchmark fixtures
+    # ------------------------------------------------------------------------------------------------------------
+    def oracle_reflections(self, example: Example, attempt: str, verdict: Verdict) -> list[str]:
+        """The verifier's reason, the rule (each number once, exactly the target) and, when the solver finds one,
+        a useful first step of a solution (a sub-result, not the equation)."""
+        nums, target = example.get("nums"), example.get("target")
+        reference = self.reference_answer(example)
+        steps = _worked_steps(last_answer(reference) or "") if reference else []
+        reason = verdict.reason or "it did not reach the target"
+        rule = (
+            f"I must use each of {list(nums or [])} exactly once and reach exactly {target}: combine two values at a "
+            "time, keep track of what is left, and check the final expression before answering."
+        )
+        texts = []
+        if steps:
+            texts.append(f"My equation was wrong: {reason}. {rule} A useful first step here is {steps[0]}.")
+        texts.append(f"My equation was wrong: {reason}. {rule}")
+        return texts
 
-        For ``Jiayi-Pan/Countdown-Tasks-3to4`` (only a ``train`` split of ~490k rows) the rows are carved by
-        position: ``test`` = the last ``HUB_TEST_ROWS`` (2,000) rows, ``validation`` = the ``HUB_VALIDATION_ROWS``
-        (500) rows before them, ``train`` = all earlier rows. ``n`` then takes a seeded random subset of that carve-out,
-        so no seed can leak test rows into training.
-        """
-        source = source or self.default_source
-        if source == GENERATED or source not in self.single_split_sources:
-            return super().load(split=split, n=n, seed=seed, source=source)
-        canonical = _SPLIT_ALIASES.get(str(split).lower())
-        if canonical is None:
-            raise TaskDataError(
-                f"{source!r} has one published split, carved into 'train', 'validation' and 'test'; got {split!r}"
-            )
-        full = super().load(split="train", n=None, seed=seed, source=source)
-        total = len(full)
-        held_out = HUB_TEST_ROWS + HUB_VALIDATION_ROWS
-        if total <= held_out:
-            raise TaskDataError(f"{source!r} has {total} rows; carving test/validation needs more than {held_out}")
-        ranges = {
-            "train": range(0, total - held_out),
-            "validation": range(total - held_out, total - HUB_TEST_ROWS),
-            "test": range(total - HUB_TEST_ROWS, total),
-        }
-        ds = full.select(ranges[canonical])
-        if n is not None:
-            if n < 0 or n > len(ds):
-                raise TaskDataError(f"asked for n={n} examples but {source!r} split {split!r} has {len(ds)}")
-            ds = ds.shuffle(seed=seed).select(range(n))
-        return ds
+    def plausible_mistakes(self, example: Example) -> list[str]:
+        """The solver's equation with one operator swapped, then the classic slip: a number used twice (the last
+        literal replaced by the first)."""
+        reference = self.reference_answer(example)
+        expr = last_answer(reference) if reference else None
+        if not expr:
+            return []
+        out = []
+        for m in re.finditer(r" ([-+*/]) ", expr):
+            for other in _OTHER_OPS[m.group(1)]:
+                out.append(f"<answer>{expr[: m.start(1)]}{other}{expr[m.end(1) :]}</answer>")
+        numbers = list(re.finditer(r"\d+", expr))
+        if numbers:
+            first, last = numbers[0], numbers[-1]
+            out.append(f"<answer>{expr[: last.start()]}{first.group()}{expr[last.end() :]}</answer>")
+        return out
+
+    def bench_reasoning(self, example: Example) -> tuple[str, ...]:
+        nums, target = example["nums"], example["target"]
+        return (
+            f"Let me look at the numbers {nums} and the target {target}. Multiplying the two largest overshoots, "
+            "so I combine them differently and adjust with the rest, using each number exactly once.",
+            f"I need to reach {target} using {nums}, each exactly once. Adding everything gives {sum(nums)}, which "
+            "is not the target, so some numbers must be multiplied or subtracted. After a few tries:",
+            f"Target {target}, numbers {nums}. I build most of the target from one product first and correct the "
+            "difference with the remaining numbers, checking the arithmetic step by step.",
+        )
+
+    def bench_wrong_answers(self, example: Example, reference: str) -> list[str]:
+        """The first or last number of the reference changed by one, then every operator swapped."""
+        expr = last_answer(reference) or ""
+        literals = list(re.finditer(r"\d+", expr))
+        out = []
+        for match in (literals[0], literals[-1]) if literals else ():
+            changed = expr[: match.start()] + str(int(match.group()) + 1) + expr[match.end() :]
+            out.append(f"<answer>{changed}</answer>")
+        swapped = expr.translate(str.maketrans("+-*/", "-+/*"))
+        out.append(f"<answer>{swapped}</answer>")
+        return out
+
+    def bench_lesson(self, example: Example, reference: str) -> str:
+        nums, target = example["nums"], example["target"]
+        return (
+            f"I used {nums[0]} twice and left out {nums[-1]}, so the equation could not be right. Next time I will "
+            f"tick off each number as I use it and re-check the result against {target} before answering."
+        )
+
+    def bench_leak(self, example: Example, reference: str) -> str:
+        content = last_answer(reference) or ""
+        return f"I should have written {content} instead, since that uses every number exactly once."
 
     def prepare(self, ds):
         """Decode ``nums`` stored as a JSON string (CSV files) and integer-valued string/float targets."""

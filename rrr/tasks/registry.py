@@ -13,12 +13,40 @@ _BUILTIN: dict[str, str] = {
     "apigen": "rrr.tasks.apigen:APIGenTask",
     "scheduling": "rrr.tasks.scheduling:SchedulingTask",
     "scheduling_min_rooms": "rrr.tasks.scheduling:MinRoomsSchedulingTask",
+    "scheduling_demo": "rrr.tasks.scheduling_demo:DemoSchedulingTask",
+    "reverse": "rrr.tasks.reverse:ReverseTask",
 }
+
+
+#: The task a run uses when its config names none (``RRRConfig.task``, evaluation): configs take it from here, so no
+#: module outside ``rrr.tasks`` names a task.
+DEFAULT_TASK = "countdown"
 
 
 def task_names() -> list[str]:
     """Names accepted by ``get_task`` besides ``"package.module:ClassName"``."""
     return sorted(_BUILTIN)
+
+
+def registered_tasks() -> list[str]:
+    """The registered names in registry order (the order benchmarks and docs list them in)."""
+    return list(_BUILTIN)
+
+
+def task_class(name: str) -> type[Task]:
+    """The class ``get_task(name)`` would construct (its class attributes: ``bench_configs``, strategies, ...)."""
+    if name in _BUILTIN:
+        cls = _import_class(_BUILTIN[name])
+    elif isinstance(name, str) and ":" in name:
+        cls = _import_class(name)
+    else:
+        raise ConfigError(
+            f"unknown task {name!r}; known tasks: {', '.join(task_names())}, "
+            "or a user task as 'package.module:ClassName'"
+        )
+    if not (isinstance(cls, type) and issubclass(cls, Task)):
+        raise ConfigError(f"{name!r} is not a subclass of rrr.tasks.Task")
+    return cls
 
 
 def _import_class(path: str) -> type:
@@ -58,17 +86,7 @@ def get_task(name: str | Task, **options: Any) -> Task:
 def _construct(name: str, options: dict[str, Any]) -> Task:
     if not isinstance(name, str) or not name:
         raise ConfigError(f"task must be a name or a Task, got {name!r}")
-    if name in _BUILTIN:
-        cls = _import_class(_BUILTIN[name])
-    elif ":" in name:
-        cls = _import_class(name)
-    else:
-        raise ConfigError(
-            f"unknown task {name!r}; known tasks: {', '.join(task_names())}, "
-            "or a user task as 'package.module:ClassName'"
-        )
-    if not (isinstance(cls, type) and issubclass(cls, Task)):
-        raise ConfigError(f"{name!r} is not a subclass of rrr.tasks.Task")
+    cls = task_class(name)
     try:
         return cls(**options)
     except (TypeError, ValueError) as exc:  # the options are the user's task_kwargs: name them and the task

@@ -63,7 +63,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
-from typing import Any
+from typing import Any, ClassVar
 
 from rrr.tasks.base import GENERATED, Example, Task, TaskDataError, Verdict
 from rrr.tasks.parsing import MAX_ANSWER_CHARS, iter_answer_tags, last_answer
@@ -711,6 +711,25 @@ class SchedulingTask(Task):
         "<answer>YES</answer> or <answer>NO</answer>."
     )
 
+    #: Linguistic RL's 4-step starting strategy (``docs/background.md``).
+    initial_strategy = (
+        "1. Find which meetings overlap.\n"
+        "2. Count the maximum number of meetings happening at the same time.\n"
+        "3. If that maximum is at most the number of rooms, answer YES; otherwise answer NO.\n"
+        "4. Meetings that only touch (one ends when the next starts) do not overlap."
+    )
+    oracle_procedure = (
+        "1. For each distinct start time t, list the meetings running at t: those with start <= t < end. A meeting "
+        "that ends at t has already left, so meetings that only touch do not clash.\n"
+        "2. The peak is the largest of these counts (the peak is always reached at some start time, so checking the "
+        "start times is enough). State it as peak: N.\n"
+        "3. Answer YES if the peak is at most the number of rooms, otherwise NO."
+    )
+    bench_configs: ClassVar[dict[str, dict[str, Any]] | None] = {
+        "scheduling": {},
+        "scheduling_strict": {"strict": True},
+    }
+
     _OPTIONS = ("strict", "variant")
 
     def __init__(self, strict: bool = False, variant: str = "yes_no", **unknown: Any) -> None:
@@ -730,6 +749,8 @@ class SchedulingTask(Task):
             self.name = MinRoomsSchedulingTask.name
             self.required_columns = MinRoomsSchedulingTask.required_columns
             self.retry_instruction = MinRoomsSchedulingTask.retry_instruction
+            self.initial_strategy = MinRoomsSchedulingTask.initial_strategy
+            self.oracle_procedure = MinRoomsSchedulingTask.oracle_procedure
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, strict={self.strict}, variant={self.variant!r})"
@@ -948,6 +969,123 @@ class SchedulingTask(Task):
         return surface_baseline(examples, variant=self.variant)
 
     # ------------------------------------------------------------------------------------------------------------
+    # Teaching (the oracle teacher) and benchmark fixtures
+    # ------------------------------------------------------------------------------------------------------------
+    def oracle_reflections(self, example: Example, attempt: str, verdict: Verdict) -> list[str]:
+        """What the attempt's stated peak got wrong, a witness (the hour of the peak and the meetings running
+        then), and the sweep rule; then the same without the witness (which may state the peak)."""
+        meetings = parse_meetings(example.get("meetings"))
+        if isinstance(meetings, str):
+            return []
+        peak = max_overlap(meetings)
+        starts = sorted({s for s, _ in meetings})
+        best_t, best = starts[0], []
+        for t in starts:
+            active = [m for m in sorted(meetings) if m[0] <= t < m[1]]
+            if len(active) > len(best):
+                best_t, best = t, active
+        digits = stated_peak(attempt) if isinstance(attempt, str) else None
+        stated = int(digits) if digits is not None and len(digits) <= 6 else None
+        min_rooms = self.variant == "min_rooms"
+        if stated is None:
+            mistake = "I answered without counting the peak explicitly."
+        elif stated > peak:
+            mistake = (
+                f"I counted a peak of {stated}, but no time has that many meetings running at once: meetings that "
+                "only touch (one ends when the next starts) do not clash, and two meetings that both overlap a third "
+                "need not overlap each other."
+            )
+        elif stated < peak:
+            mistake = f"I counted a peak of {stated}, but I missed meetings that run at the same time."
+        else:
+            mistake = (
+                "My count of the peak was right, but I compared it with the rooms the wrong way: all meetings fit "
+                "exactly when the peak is at most the number of rooms."
+            )
+        if len(best) == 1 and not min_rooms:
+            witness = (
+                f"At most one meeting runs at any time (e.g. only {format_meetings(best)} at {best_t}), so the peak "
+                "is 1."
+            )
+        elif min_rooms:
+            witness = f"At {best_t}, the meetings {format_meetings(best)} are all running at once."
+        else:
+            witness = f"At {best_t}, the meetings {format_meetings(best)} are all running, so the peak is {peak}."
+        if min_rooms:
+            rule = "Next time I will list the meetings running at each start time and answer with the largest count."
+        else:
+            rule = (
+                "Next time I will list the meetings running at each start time, take the largest count as the peak, "
+                "and compare it with the number of rooms."
+            )
+        return [f"{mistake} {witness} {rule}", f"{mistake} {rule}"]
+
+    def plausible_mistakes(self, example: Example) -> list[str]:
+        """The mistakes the generator is designed to punish: touching meetings counted as clashing
+        (``closed_overlap``), a chain of neighbours counted as the peak (``naive_adjacent_peak``), then an
+        off-by-one peak, each carried through to the answer."""
+        meetings = parse_meetings(example.get("meetings"))
+        if isinstance(meetings, str):
+            return []
+        peak = max_overlap(meetings)
+        wrong = [closed_overlap(meetings), naive_adjacent_peak(meetings), peak + 1, peak - 1]
+        out = []
+        for p in wrong:
+            if p == peak or p < 1:
+                continue
+            if self.variant == "min_rooms":
+                out.append(f"peak: {p}, so {p} rooms are needed.\n<answer>{p}</answer>")
+                continue
+            rooms = parse_rooms(example.get("rooms"))
+            if isinstance(rooms, str):
+                return []
+            if p <= rooms:
+                out.append(f"peak: {p} <= {rooms} rooms, so all meetings fit.\n<answer>YES</answer>")
+            else:
+                out.append(f"peak: {p} > {rooms} rooms, so they do not all fit.\n<answer>NO</answer>")
+        return out
+
+    def bench_reasoning(self, example: Example) -> tuple[str, ...]:
+        meetings = ", ".join(f"{s}-{e}" for s, e in example["meetings"])
+        return (
+            f"Meetings: {meetings}. I sort them by start and sweep through the day, adding one at each start and "
+            "removing one at each end; one ending at 10 frees its room for one starting at 10.",
+            "Let me count how many meetings run at the same time. Going hour by hour from the earliest start, I "
+            "keep a running count of meetings in progress; its maximum is the number of rooms needed.",
+            "I check every moment where a meeting starts, since the overlap can only grow there. At each start I "
+            "count the meetings still running, remembering that touching meetings do not clash.",
+        )
+
+    def bench_wrong_answers(self, example: Example, reference: str) -> list[str]:
+        """A wrong peak carried into the answer, or (YES/NO) the label flipped, the mistake RRR is prone to."""
+        peak = int(reference.split("\n")[0].split(":")[1])
+        if self.variant == "min_rooms":
+            return [
+                f"peak: {peak + 1}\n<answer>{peak + 1}</answer>",
+                f"peak: {peak}\n<answer>{peak + 1}</answer>",
+                f"peak: {max(peak - 1, 0)}\n<answer>{max(peak - 1, 0)}</answer>",
+            ]
+        label = last_answer(reference)
+        flipped = "NO" if label == "YES" else "YES"
+        return [
+            f"peak: {peak}\n<answer>{flipped}</answer>",  # the flip RRR is prone to
+            f"peak: {peak + 1}\n<answer>{label}</answer>",  # right label, wrong peak: fails in strict mode only
+            f"peak: {peak + 1}\n<answer>{flipped}</answer>",
+        ]
+
+    def bench_lesson(self, example: Example, reference: str) -> str:
+        return (
+            "I counted two meetings that only touch as overlapping, which inflated my count. Next time I will free "
+            "a room the moment a meeting ends, before starting the next one at the same hour."
+        )
+
+    def bench_leak(self, example: Example, reference: str) -> str:
+        content = last_answer(reference) or ""
+        if self.variant == "min_rooms":
+            return f"Counting again, we need {content} rooms for these meetings."
+        return f"Counting again, the correct answer is {content}."
+
+    # ------------------------------------------------------------------------------------------------------------
     # Data
     # ------------------------------------------------------------------------------------------------------------
     def generate(self, n: int, seed: int = 0, split: str = "train") -> list[Example]:
@@ -991,6 +1129,19 @@ class MinRoomsSchedulingTask(SchedulingTask):
 
     name = "scheduling_min_rooms"
     required_columns = ("meetings",)
+    initial_strategy = (
+        "1. Find which meetings overlap.\n"
+        "2. Count the maximum number of meetings happening at the same time.\n"
+        "3. That maximum is the minimum number of rooms.\n"
+        "4. Meetings that only touch (one ends when the next starts) do not overlap."
+    )
+    oracle_procedure = (
+        "1. For each distinct start time t, list the meetings running at t: those with start <= t < end. A meeting "
+        "that ends at t has already left, so meetings that only touch do not clash.\n"
+        "2. The peak is the largest of these counts (always reached at some start time). State it as peak: N.\n"
+        "3. The minimum number of rooms equals the peak."
+    )
+    bench_configs: ClassVar[dict[str, dict[str, Any]] | None] = {"scheduling_min_rooms": {}}
     retry_instruction = (
         "Using your reflection, try again. State the peak as peak: N, then give the minimum number of rooms as "
         "<answer>N</answer>."
