@@ -46,3 +46,57 @@ def test_every_setting_is_a_flag_with_its_documented_help():
     docs = bench._field_docs()
     assert set(docs) == {f.name for f in dataclasses.fields(bench.RolloutBench)}
     assert bench.parse_args([])[0] == bench.RolloutBench()
+
+
+def test_the_real_model_reports_phase_clock_is_a_rollout_not_a_patch(tmp_path):
+    """``real_model_report``'s per-phase timing comes from the rollout it hands the trainer: every phase is timed
+    and its tokens add up to what the trainer itself logs, and the trainer's engine class is untouched."""
+    import functools
+
+    from trl import ModelConfig
+
+    from rrr.bench.real_model import PhaseTimingRollout
+    from rrr.models import build_tiny_model, build_tiny_tokenizer
+    from rrr.training import RRRConfig, train
+    from rrr.training.config import QUIET_CPU_RUN
+    from rrr.training.trl_adapter import TrainerGenerator
+
+    generate = TrainerGenerator.generate
+    calls: list[tuple[str, float, int]] = []
+    args = RRRConfig(
+        output_dir=str(tmp_path / "run"),
+        task="countdown",
+        dataset_source="generated",
+        dataset_size=16,
+        attempt_max_tokens=6,
+        max_completion_length=6,
+        retry_max_tokens=6,
+        num_generations=2,
+        per_device_train_batch_size=4,
+        max_steps=2,
+        **QUIET_CPU_RUN,
+        seed=0,
+    )
+    tok = build_tiny_tokenizer()
+
+    def record(phase: str, seconds: float, tokens: int) -> None:
+        calls.append((phase, seconds, tokens))
+
+    model = build_tiny_model(tok, hidden_size=32, num_layers=1)
+    summary = train(
+        args,
+        ModelConfig(),
+        model=model,
+        tokenizer=tok,
+        rollout_factory=functools.partial(PhaseTimingRollout, record=record),
+    )
+    assert [phase for phase, _, _ in calls] == ["attempt", "reflection", "retry"] * 2  # a random model fails all
+    assert sum(n for _, _, n in calls) == summary["generated_tokens"]
+    assert TrainerGenerator.generate is generate
+
+
+def test_real_model_report_refuses_a_directory_that_is_no_installed_model(tmp_path, capsys):
+    from rrr.bench.real_model import main
+
+    assert main(["--model", str(tmp_path)]) == 2
+    assert "make real-model" in capsys.readouterr().err

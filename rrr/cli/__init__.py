@@ -2,9 +2,9 @@
 
     rrr --help                                     # the subcommands, one line each
     rrr train --config recipes/smoke/rrr/config_countdown.yaml --max_steps 2
-    accelerate launch --num_processes 1 -m rrr.cli train --config ...     # training on several processes
+    accelerate launch --num_processes 8 -m rrr.cli train --config ...     # or: accelerate launch $(which rrr) train
     rrr eval --model runs/tiny-model --task countdown --n 32 --output-dir runs/eval
-    rrr bench rollout --quick
+    rrr bench rollout --json runs/bench_rollout.json
 
 Each subcommand is a module ``rrr.cli.<name>`` exposing ``main(argv) -> int`` (parse → call the library → report),
 and ``python scripts/<script>.py ...`` runs that very ``main``: the two spellings cannot drift apart. Subcommand
@@ -59,38 +59,10 @@ def load(name: str):
     except ModuleNotFoundError as exc:
         if exc.name != module_name:
             raise
-        fallback = _script_main(name)  # TEMPORARY (issue 14): until every rrr/cli/<name>.py has landed
-        if fallback is not None:
-            return fallback
         from rrr.utils.cli import UsageError
 
         raise UsageError(f"`rrr {name}` is not available in this install: module {module_name} is missing") from None
     return module.main
-
-
-#: TEMPORARY (issue 14): the script each subcommand ran before its rrr/cli/<name>.py module existed.
-_SCRIPTS = {
-    "train": "train_grpo.py",
-    "sft": "train_sft.py",
-    "eval": "evaluate.py",
-    "mine": "mine_failures.py",
-    "curriculum": "run_curriculum.py",
-    "ablate": "ablate.py",
-    "demo": "demo.py",
-}
-
-
-def _script_main(name: str):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "scripts" / _SCRIPTS.get(name, "-")
-    if not path.is_file():
-        return None
-    spec = importlib.util.spec_from_file_location(f"_rrr_script_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return getattr(module, "main", None)
 
 
 def main(argv: list[str] | None = None) -> int:
