@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from rrr.ablation import AblationConfig, run_ablation
+from rrr.utils.config import load_yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: The tiny default's arm recipes with steps and batches cut to seconds.
@@ -32,8 +33,7 @@ def shrunk_config(tmp_path, **overrides) -> AblationConfig:
     recipes = tmp_path / "recipes"
     recipes.mkdir(exist_ok=True)
     for arm, changes in SHRINK.items():
-        with open(os.path.join(ROOT, "recipes", "ablation", "tiny", f"{arm}.yaml")) as f:
-            recipe = yaml.safe_load(f)
+        recipe = load_yaml(os.path.join(ROOT, "recipes", "ablation", "tiny", f"{arm}.yaml"))  # include: expanded
         (recipes / f"{arm}.yaml").write_text(yaml.safe_dump({**recipe, **changes}))
     (tmp_path / "student.yaml").write_text(yaml.safe_dump(STUDENT))
     config = AblationConfig.from_yaml(

@@ -21,14 +21,20 @@ from rrr.evaluation.stats import paired_difference
 from rrr.tasks import get_task, last_answer
 from rrr.tasks.scheduling import max_overlap
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = {
     "seed": 3,
     "model": {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "vocab_size": 400, "tokenizer_problems": 200},
     "data": {"sft_problems": 192, "reflection_problems": 64, "mining_problems": 96, "test_problems": 48},
     "sft": {"max_steps": 3, "batch_size": 16, "warmup_steps": 0},
     "mining": {"greedy": True, "sampled_k": 1},
-    "rrr": {"max_steps": 2, "tasks_per_step": 2, "num_generations": 2, "warmup_steps": 0},
-    "eval": {"reflection_samples": 2, "batch_size": 64},
+    # the demo's RRR recipe (shared with the tiny ablation), 2 tasks x 2 reflections per step
+    "rrr": {
+        "include": os.path.join(ROOT, "recipes", "demo", "rrr.yaml"),
+        **{"max_steps": 2, "per_device_train_batch_size": 4, "num_generations": 2, "warmup_steps": 0},
+    },
+    "eval": {"batch_size": 64},
+    "paired": {"samples": 2},
 }
 
 
@@ -109,7 +115,7 @@ def test_rerun_skips_finished_stages_and_refuses_other_settings(tmp_path):
 
     # measurements are recomputed when their settings change; trained stages are not
     lines.clear()
-    DemoPipeline(tiny_config(tmp_path, rrr__max_steps=1, eval__reflection_samples=3), progress=lines.append).run()
+    DemoPipeline(tiny_config(tmp_path, rrr__max_steps=1, paired__samples=3), progress=lines.append).run()
     assert sum("settings changed, recomputing" in line for line in lines) == 3  # eval-sft, eval-rrr, paired
     assert any("] rrr: done before, skipped" in line for line in lines)
 
@@ -194,7 +200,7 @@ def test_config_rejects_unknown_keys_and_reads_the_recipe():
         DemoConfig.from_dict({"rrr": {"max_step": 3}})
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     config = DemoConfig.from_yaml(os.path.join(root, "recipes", "demo", "config.yaml"), {"rrr.max_steps": 7})
-    assert config.rrr.max_steps == 7 and config.output_dir == "runs/demo"
+    assert config.rrr["max_steps"] == 7 and config.output_dir == "runs/demo"
 
 
 def test_sft_teaches_the_answer_format_and_its_range(tmp_path):

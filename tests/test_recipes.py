@@ -1,30 +1,24 @@
-"""Every recipe under recipes/ parses into (RRRConfig, ModelConfig) and keeps the settings the project relies on.
+"""Every YAML under recipes/ passes the one recipe checker (``rrr.utils.recipes``, also ``make check-recipes``), and
+the recipes keep the settings the project relies on.
 
-Parametrised over the files found on disk, so a new recipe is checked without touching this file. CPU-only, offline,
-a few seconds: nothing is trained and no model is loaded.
+Parametrised over the files found on disk, so a new recipe is checked without touching this file (and a YAML the
+checker does not know is a failure). CPU-only, offline, a few seconds: nothing is trained and no model is loaded.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
 import pytest
 import yaml
 
+from rrr.utils import recipes as check
+
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "recipes" / "smoke"
 
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("check_recipes_script", ROOT / "scripts" / "check_recipes.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-check = _load_script()
+ALL = check.all_recipe_paths()
 RECIPES = check.recipe_paths()
 GPU_RECIPES = [p for p in RECIPES if not p.is_relative_to(SMOKE)]
 SMOKE_RECIPES = [p for p in RECIPES if p.is_relative_to(SMOKE)]
@@ -58,9 +52,35 @@ def test_recipes_are_found():
     assert {"apigen", "countdown", "scheduling"} <= tasks
 
 
-@pytest.mark.parametrize("path", RECIPES, ids=_id)
-def test_recipe_parses(path):
-    check.check_recipe(path)
+@pytest.mark.parametrize("path", ALL, ids=_id)
+def test_every_recipe_passes_the_checker(path):
+    assert check.kind_of(path) is not None, "a YAML under recipes/ that the checker does not know"
+    check.check_file(path)
+
+
+def test_every_kind_is_covered():
+    kinds = {check.kind_of(p) for p in ALL}
+    assert kinds == set(check.CHECKS), kinds
+    assert set(RECIPES) < set(ALL) and set(ACCELERATE) < set(ALL)
+
+
+def test_demo_and_tiny_ablation_share_one_rrr_run():
+    """The demo's RRR stage and the tiny ablation's RRR arm are one recipe (the demo's values)."""
+    from rrr.utils.config import load_yaml
+
+    shared = load_yaml(str(ROOT / "recipes" / "demo" / "rrr.yaml"))
+    assert load_yaml(str(ROOT / "recipes" / "ablation" / "tiny" / "rrr.yaml")) == shared
+    assert load_yaml(str(ROOT / "recipes" / "demo" / "config.yaml"))["rrr"] == shared
+    assert shared["learning_rate"] == 2e-5 and shared["max_steps"] == 360
+
+
+def test_a_yaml_of_unknown_kind_fails(tmp_path, monkeypatch):
+    monkeypatch.setattr(check, "RECIPES", tmp_path / "recipes")
+    stray = tmp_path / "recipes" / "notes.yaml"
+    stray.parent.mkdir()
+    stray.write_text("a: 1\n")
+    with pytest.raises(check.RecipeError, match="not a kind of recipe"):
+        check.check_file(stray)
 
 
 @pytest.mark.parametrize("path", ACCELERATE, ids=_id)

@@ -414,11 +414,8 @@ def test_sft_resumes_past_an_incomplete_checkpoint_and_stops_when_finished(tmp_p
 
 def test_report_line_of_a_step_without_failed_groups(monkeypatch, capsys):
     """The last logged step had no failed group: ``rrr/retry_success`` is None (NaN before logging)."""
-    sys.path.insert(0, os.path.join(ROOT, "scripts"))
-    try:
-        import train_grpo
-    finally:
-        sys.path.remove(os.path.join(ROOT, "scripts"))
+    from rrr.cli import train as train_grpo  # what scripts/train_grpo.py runs
+
     summary = {"global_step": 2, "train_seconds": 1.0, "output_dir": "out"}
     monkeypatch.setattr(train_grpo, "parse_train_args", lambda argv: (None, None))
     for last in ({"rrr/retry_success": None, "rrr/first_attempt_acc": 1.0}, {"rrr/retry_success": float("nan")}, None):

@@ -12,6 +12,7 @@ Layout of ``output_dir``::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -19,6 +20,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from rrr.evaluation.evaluate import EvalConfig
+from rrr.evaluation.frozen import FrozenConfig
+from rrr.utils.config import apply_overrides, build, documented, load_yaml, parse_trl_args
 from rrr.utils.io import atomic_write_json
 from rrr.utils.outputs import claim_output_dir, output_lock
 
@@ -31,41 +35,68 @@ ARMS = ("base", "sft", "rrr", "sft_rrr", "outcome", "reflection_sft", "reflectio
 STARTS_FROM = {"sft_rrr": "sft"}
 
 
+@documented
 @dataclass
 class AblationConfig:
-    """One ablation: a base model, a task, shared data, the arms, and where their recipes live."""
+    r"""One ablation: a base model, a task, shared data, the arms, and where their recipes live.
+
+    task (`str`, defaults to `"scheduling"`):
+        Task name or `package.module:ClassName`, the same for every arm.
+    task_kwargs (`dict`):
+        Options of the task's constructor, e.g. `{strict: true}`.
+    model (`str`, *optional*):
+        Base model: hub id or local directory. Leave unset when `student` builds it.
+    student (`str`, *optional*):
+        A demo recipe (`rrr.demo`, e.g. `recipes/ablation/tiny_student.yaml`) whose SFT student is the base model,
+        built once under `<output_dir>/student`. The tiny default's stand-in for a pretrained model: one that can
+        attempt the task but was never taught to reflect. Mutually exclusive with `model`.
+    output_dir (`str`, defaults to `"runs/ablation"`):
+        Where the shared data, every arm and the report go.
+    arms (`list[str]`):
+        Arms to run (a subset of `ARMS`, run in that order; `sft_rrr` adds `sft`).
+    recipes (`str`, defaults to `"recipes/ablation/tiny"`):
+        Directory with one recipe per trained arm: rrr.yaml, sft.yaml, outcome.yaml, reflection_sft.yaml,
+        reflection_dpo.yaml (sft_rrr uses rrr.yaml).
+    source (`str`, *optional*, defaults to `"generated"`):
+        Data source of the shared splits (`task.load(source=...)`).
+    n_train (`int`, defaults to `256`):
+        Shared training problems (the SFT curriculum's and the RL arms').
+    n_test (`int`, defaults to `64`):
+        Held-out problems every arm is evaluated on.
+    seed (`int`, defaults to `0`):
+        Seed of the splits, of every arm's training and of the evaluation.
+    teacher (`str`, defaults to `"oracle"`):
+        Teacher of the SFT arm's curriculum (`oracle` runs offline; see `rrr.curriculum.make_teacher`).
+    curriculum (`dict`):
+        `rrr.curriculum.CurriculumConfig` fields for the SFT arm's curriculum, e.g. `{balance: false, retry_rows:
+        true}`. Its reflection rows (when any survive) are trained with the solutions.
+    self_reflection_group (`int`, defaults to `4`):
+        Reflections per failure when collecting the base model's own reflections (reflection SFT / DPO arms).
+    eval (`EvalConfig`):
+        The evaluation of every arm (`rrr.evaluation.EvalConfig`; its `task`, `split`, `n`, `seed` and `source` are
+        the ablation's). Its token budgets are the ablation's one stated budget: the evaluation, the base model's own
+        reflections (reflection SFT/DPO data) and the frozen comparison all use them.
+    frozen (`FrozenConfig`):
+        The paired comparison on the base model's frozen held-out failures (`rrr.evaluation.frozen.FrozenConfig`;
+        its token budgets are `eval`'s, its seed the ablation's). `{samples: 0}`: greedy only.
+    """
 
     task: str = "scheduling"
     task_kwargs: dict = field(default_factory=dict)
-    #: Base model: hub id or local directory. Leave unset when ``student`` builds it.
     model: str | None = None
-    #: A demo recipe (``rrr.demo``, e.g. ``recipes/ablation/tiny_student.yaml``) whose SFT student is the base model,
-    #: built once under ``<output_dir>/student``. The tiny default's stand-in for a pretrained model: one that can
-    #: attempt the task but was never taught to reflect. Mutually exclusive with ``model``.
     student: str | None = None
     output_dir: str = "runs/ablation"
-    #: Arms to run (subset of ARMS, in this order).
     arms: list[str] = field(default_factory=lambda: list(ARMS))
-    #: Directory with one recipe per trained arm: rrr.yaml, sft.yaml, outcome.yaml, reflection_sft.yaml,
-    #: reflection_dpo.yaml (sft_rrr uses rrr.yaml).
     recipes: str = "recipes/ablation/tiny"
-    #: Shared data.
     source: str | None = "generated"
     n_train: int = 256
     n_test: int = 64
     seed: int = 0
-    #: Teacher of the SFT arm's curriculum (``oracle`` runs offline; see rrr.curriculum.make_teacher).
     teacher: str = "oracle"
-    #: ``rrr.curriculum.CurriculumConfig`` fields for the SFT arm's curriculum, e.g. ``{balance: false, retry_rows:
-    #: true}``. Its reflection rows (when any survive) are trained with the solutions.
     curriculum: dict = field(default_factory=dict)
-    #: Reflections per failure when collecting the student's own reflections (reflection SFT / DPO arms).
     self_reflection_group: int = 4
-    #: Evaluation settings (rrr.evaluation.EvalConfig fields), identical for every arm.
-    eval: dict = field(default_factory=dict)
-    #: The paired comparison on the base model's frozen held-out failures (``rrr.evaluation.frozen.FrozenConfig``
-    #: fields ``samples`` and ``temperature``; token budgets come from ``eval``). ``{samples: 0}``: greedy only.
-    frozen: dict = field(default_factory=lambda: {"samples": 4, "temperature": 1.0})
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    frozen: FrozenConfig = field(default_factory=FrozenConfig)
 
     def __post_init__(self):
         unknown = [a for a in self.arms if a not in ARMS]
@@ -84,20 +115,41 @@ class AblationConfig:
         unknown = set(self.curriculum) - set(CurriculumConfig.__dataclass_fields__)
         if unknown:
             raise ValueError(f"curriculum: unknown CurriculumConfig field(s) {sorted(unknown)}")
+        if isinstance(self.eval, dict):  # built in Python with a mapping, as before the typed sections
+            self.eval = build(EvalConfig, self.eval, "eval")
+        if isinstance(self.frozen, dict):
+            self.frozen = build(FrozenConfig, self.frozen, "frozen")
+
+    def eval_config(self) -> EvalConfig:
+        """The evaluation every arm gets: ``eval`` on the ablation's task, test split, ``n_test``, seed and source."""
+        return dataclasses.replace(
+            self.eval,
+            task=self.task,
+            task_kwargs=dict(self.task_kwargs),
+            split="test",
+            n=self.n_test,
+            seed=self.seed,
+            source=self.source,
+        )
+
+    def frozen_config(self) -> FrozenConfig:
+        """The frozen comparison: ``frozen``'s samples and temperature with ``eval``'s budgets and the seed."""
+        return dataclasses.replace(
+            self.frozen,
+            reflection_max_tokens=self.eval.reflection_max_tokens,
+            retry_max_tokens=self.eval.retry_max_tokens,
+            seed=self.seed,
+        )
 
     @classmethod
-    def from_yaml(cls, path: str, **overrides) -> AblationConfig:
-        import yaml
-
-        with open(path) as f:
-            data = yaml.safe_load(f) or {}
+    def from_yaml(cls, path: str, sets: dict[str, Any] | None = None, **overrides) -> AblationConfig:
+        """The recipe at ``path``, then the dotted ``sets`` (``--set``), then the named ``overrides`` that are not
+        None (``--task``, ``--model``, ...)."""
+        data = apply_overrides(load_yaml(path), sets or {})
         if overrides.get("model"):
             data.pop("student", None)  # --model replaces the recipe's built student
         data.update({k: v for k, v in overrides.items() if v is not None})
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"{path}: unknown ablation field(s) {sorted(unknown)}")
-        return cls(**data)
+        return build(cls, data, path)
 
 
 def _recipe(config: AblationConfig, name: str) -> str:
@@ -109,14 +161,12 @@ def _recipe(config: AblationConfig, name: str) -> str:
 
 def _parse(classes, recipe: str, overrides: dict[str, Any]):
     """Parse an arm's recipe plus the runner's overrides; save the resolved configs as ``<arm>/config.json``."""
-    from trl import TrlParser
-
     argv = ["--config", recipe]
     for key, value in overrides.items():
         if value is None:
             continue
         argv += [f"--{key}", json.dumps(value) if isinstance(value, dict) else str(value)]
-    parsed = TrlParser(classes).parse_args_and_config(args=argv)
+    parsed = parse_trl_args(classes, argv)  # the recipe's include: (the shared RRR run) is expanded
     resolved = {
         "recipe": recipe,
         "overrides": {k: v for k, v in overrides.items() if v is not None},
@@ -194,7 +244,7 @@ def _shared_split(config: AblationConfig, task, split: str, n: int) -> str:
 def _evaluate(config: AblationConfig, model_dir: str, out: str, progress: bool) -> dict:
     from rrr.evaluation import evaluate_model
 
-    eval_kwargs = {"n": config.n_test, "seed": config.seed, "source": config.source, **config.eval}
+    fields = {k: v for k, v in asdict(config.eval_config()).items() if k not in ("task", "task_kwargs")}
     return evaluate_model(
         model_dir,
         config.task,
@@ -202,7 +252,7 @@ def _evaluate(config: AblationConfig, model_dir: str, out: str, progress: bool) 
         output_dir=out,
         progress=progress,
         task_kwargs=config.task_kwargs,
-        **eval_kwargs,
+        **fields,
     )
 
 
@@ -214,14 +264,13 @@ def _frozen_comparison(config: AblationConfig, task, results: dict) -> dict | No
     the settings or the base failures change). None when the base arm was not evaluated.
     """
     from rrr.evaluation import make_generator
-    from rrr.evaluation.frozen import FrozenConfig, FrozenScores, load_frozen_failures, paired_gains, score_on_frozen
+    from rrr.evaluation.frozen import FrozenScores, load_frozen_failures, paired_gains, score_on_frozen
     from rrr.utils.io import atomic_write_text
 
     base = results.get("base")
     if not base or not base.get("eval"):
         return None
-    budgets = {k: config.eval[k] for k in ("reflection_max_tokens", "retry_max_tokens") if k in config.eval}
-    settings = FrozenConfig(**{**budgets, "seed": config.seed, **config.frozen})
+    settings = config.frozen_config()  # eval's budgets, the ablation's seed
     test = [dict(ex) for ex in task.load(split="test", n=config.n_test, seed=config.seed, source=config.source)]
     examples, attempts = load_frozen_failures(
         os.path.join(config.output_dir, "base", "eval", "samples.jsonl"), test, task
@@ -241,7 +290,7 @@ def _frozen_comparison(config: AblationConfig, task, results: dict) -> dict | No
                 scores[arm] = FrozenScores(**saved["scores"])
                 continue
         logger.info("arm %s: reflecting on the base model's %d frozen failures", arm, len(examples))
-        generator, _ = make_generator(record["model_dir"], "hf", batch_size=config.eval.get("batch_size", 64))
+        generator, _ = make_generator(record["model_dir"], "hf", batch_size=config.eval.batch_size)
         scores[arm] = score_on_frozen(task, generator, examples, attempts, settings)
         rows = scores[arm].sample_rows(arm)
         atomic_write_text(
@@ -394,19 +443,14 @@ def _self_reflections(config, task, train_path):
             data = json.load(f)
         return data["sft"], data["dpo"], data["stats"]
     generator, _ = make_generator(config.model, "hf")
-    budgets = {
-        k: config.eval[k]
-        for k in ("attempt_max_tokens", "reflection_max_tokens", "retry_max_tokens")
-        if k in config.eval
-    }
-    sft, dpo, stats = collect_self_reflections(
+    sft, dpo, stats = collect_self_reflections(  # the evaluation's budgets: the one stated budget
         task,
         generator,
         read_jsonl(train_path),
         group=config.self_reflection_group,
-        attempt_tokens=budgets.get("attempt_max_tokens", 256),
-        reflection_tokens=budgets.get("reflection_max_tokens", 128),
-        retry_tokens=budgets.get("retry_max_tokens", 256),
+        attempt_tokens=config.eval.attempt_max_tokens,
+        reflection_tokens=config.eval.reflection_max_tokens,
+        retry_tokens=config.eval.retry_max_tokens,
     )
     atomic_write_json(cache, {"sft": sft, "dpo": dpo, "stats": stats})
     return sft, dpo, stats

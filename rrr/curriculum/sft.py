@@ -28,13 +28,13 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from trl import SFTConfig
 
 from rrr.models.tiny import MARKER
 from rrr.tasks.base import safe_verify
-from rrr.utils.config import bf16_supported, parse_task_kwargs, resolve_bf16
+from rrr.utils.config import bf16_supported, documented, parse_task_kwargs, resolve_bf16
 
 logger = logging.getLogger("rrr.sft")
 
@@ -42,6 +42,7 @@ SUMMARY_FILE = "sft_summary.json"
 _ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
 
 
+@documented
 @dataclass
 class CurriculumSFTConfig(SFTConfig):
     r"""
@@ -69,25 +70,12 @@ class CurriculumSFTConfig(SFTConfig):
         `model_name_or_path`).
     """
 
-    dataset_path: str | None = field(
-        default=None, metadata={"help": "Stage-2 solutions dataset: a save_to_disk dir or .jsonl (prompt/completion)."}
-    )
-    reflection_dataset_path: str | None = field(
-        default=None, metadata={"help": "Stage-2 reflection-SFT dataset, mixed in when given."}
-    )
-    max_train_samples: int | None = field(
-        default=None, metadata={"help": "Keep at most this many rows after shuffling (default: all)."}
-    )
-    task: str | None = field(
-        default=None, metadata={"help": "Task name; when set, solution rows are re-verified before training."}
-    )
-    task_kwargs: dict | str | None = field(
-        default=None,
-        metadata={"help": "Options for the task constructor (JSON on the CLI), e.g. '{\"strict\": true}'."},
-    )
-    merge: bool = field(
-        default=False, metadata={"help": "With LoRA: save the merged full model instead of the adapter."}
-    )
+    dataset_path: str | None = None
+    reflection_dataset_path: str | None = None
+    max_train_samples: int | None = None
+    task: str | None = None
+    task_kwargs: dict | str | None = None
+    merge: bool = False
 
     def __post_init__(self):
         resolve_bf16(self)
@@ -103,11 +91,12 @@ class CurriculumSFTConfig(SFTConfig):
 
 
 def parse_sft_args(argv: list[str] | None = None):
-    """Parse ``--config recipe.yaml`` plus CLI overrides into ``(CurriculumSFTConfig, ModelConfig)``."""
-    from trl import ModelConfig, TrlParser
+    """``(CurriculumSFTConfig, ModelConfig)`` from ``--config recipe.yaml``, ``--set key=value`` and TRL's flags."""
+    from trl import ModelConfig
 
-    parser = TrlParser((CurriculumSFTConfig, ModelConfig))
-    return parser.parse_args_and_config(args=argv)
+    from rrr.utils.config import parse_trl_args
+
+    return parse_trl_args((CurriculumSFTConfig, ModelConfig), argv)
 
 
 # ----------------------------------------------------------------------------------------------------------------

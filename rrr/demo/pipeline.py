@@ -29,6 +29,7 @@ what the failure signal alone is worth without looking at the meetings.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -136,10 +137,11 @@ class DemoPipeline:
             "test_problems": c["data"]["test_problems"],
             "test_seed": c["data"]["test_seed"],
             "eval": c["eval"],
+            "paired": c["paired"],
             "generator": self.generator_fingerprint(),
         }
         failures = {**sft, "mining": c["mining"], "mining_problems": c["data"]["mining_problems"]}
-        rrr = {**failures, "rrr": c["rrr"]}
+        rrr = {**failures, "rrr": c["rrr"], "freeze_embeddings": c["freeze_embeddings"]}
         specs = {
             "base": base,
             "curriculum": curriculum,
@@ -351,22 +353,9 @@ class DemoPipeline:
         return [dict(ex) for ex in self.task.load(split="test", n=d.test_problems, seed=d.test_seed)]
 
     def evaluate(self, model_dir: str, directory: str, name: str) -> dict:
-        from rrr.evaluation import EvalConfig, evaluate
+        from rrr.evaluation import evaluate
 
-        e, d = self.config.eval, self.config.data
-        config = EvalConfig(
-            task=DEMO_TASK,
-            task_kwargs=dict(TASK_KWARGS),
-            split="test",
-            n=d.test_problems,
-            seed=d.test_seed,
-            attempt_max_tokens=e.attempt_max_tokens,
-            reflection_max_tokens=e.reflection_max_tokens,
-            retry_max_tokens=e.retry_max_tokens,
-            temperature=0.0,
-            reflection_temperature=0.0,
-            batch_size=e.batch_size,
-        )
+        config = self.config.eval  # task, split, n and seed: the demo's held-out set (DemoConfig)
         results = evaluate(self.generator(model_dir), config, output_dir=directory, model_name=name, progress=False)
         m = results["metrics"]
         return {
@@ -425,64 +414,47 @@ class DemoPipeline:
     # 6. RRR
     # ------------------------------------------------------------------------------------------------------------
     def rrr_args(self, directory: str):
-        from rrr.training import RRRConfig
-
-        r = self.config.rrr
-        return RRRConfig(
-            output_dir=directory,
-            task=DEMO_TASK,
-            task_kwargs=dict(TASK_KWARGS),
-            dataset_source=self.path("failures", "dataset"),
-            dataset_split="train",
-            first_attempt_source=r.first_attempt_source,
-            first_attempt_tries=r.first_attempt_tries if r.first_attempt_source == "online" else 1,
-            attempt_temperature=r.attempt_temperature,
-            attempt_max_tokens=self.config.eval.attempt_max_tokens,
-            max_completion_length=r.reflection_max_tokens,
-            retry_max_tokens=r.retry_max_tokens,
-            retry_temperature=0.0,
-            temperature=r.temperature,
-            num_generations=r.num_generations,
-            per_device_train_batch_size=r.tasks_per_step * r.num_generations,
-            learning_rate=r.learning_rate,
-            lr_scheduler_type="constant_with_warmup",
-            warmup_steps=r.warmup_steps,
-            beta=r.beta,
-            loss_type=r.loss_type,
-            max_steps=r.max_steps,
-            use_cpu=True,
-            bf16=False,
-            gradient_checkpointing=False,
-            logging_steps=max(1, r.max_steps // 10),
-            report_to="none",
-            save_strategy="no",
-            disable_tqdm=True,
-            log_level="error",
-            log_completions=False,
-            seed=_seed(self.config, "rrr"),
-            data_seed=_seed(self.config, "rrr"),
-        )
-
-    def train_rrr(self, directory: str, shuffle_rewards: bool) -> dict:
+        """The RRR stage's ``(RRRConfig, ModelConfig)``: the ``rrr`` recipe plus what the pipeline sets (where it
+        reads and writes, the seeds, quiet progress output)."""
         from trl import ModelConfig
 
+        from rrr.training import RRRConfig
+
+        model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
+        recipe = self.config.rrr
+        args = RRRConfig(
+            **{
+                **{k: v for k, v in recipe.items() if k not in model_fields},
+                "output_dir": directory,
+                "task": DEMO_TASK,
+                "task_kwargs": dict(TASK_KWARGS),
+                "dataset_source": self.path("failures", "dataset"),
+                "dataset_split": "train",
+                "logging_steps": max(1, recipe.get("max_steps", 1) // 10),  # the progress lines
+                "log_level": "error",
+                "seed": _seed(self.config, "rrr"),
+                "data_seed": _seed(self.config, "rrr"),
+            }
+        )
+        model_args = ModelConfig(
+            **{
+                "dtype": "float32",
+                "lora_dropout": 0.0,
+                "lora_target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+                **{k: v for k, v in recipe.items() if k in model_fields},
+                "model_name_or_path": os.path.abspath(self.path("sft")),
+            }
+        )
+        return args, model_args
+
+    def train_rrr(self, directory: str, shuffle_rewards: bool) -> dict:
         from rrr.models.task_tokenizer import TOKENIZER_INFO
         from rrr.models.tiny import MARKER
         from rrr.training import train
 
-        r = self.config.rrr
-        args = self.rrr_args(directory)
-        model_args = ModelConfig(
-            model_name_or_path=os.path.abspath(self.path("sft")),
-            dtype="float32",
-            use_peft=r.lora_r > 0,
-            lora_r=max(1, r.lora_r),
-            lora_alpha=2 * max(1, r.lora_r),
-            lora_dropout=0.0,
-            lora_target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-        )
+        args, model_args = self.rrr_args(directory)
         model = tokenizer = None
-        if r.freeze_embeddings:
+        if self.config.freeze_embeddings:
             from transformers import AutoModelForCausalLM
 
             from rrr.models import load_tokenizer
@@ -525,10 +497,9 @@ class DemoPipeline:
     # ------------------------------------------------------------------------------------------------------------
     def paired(self, directory: str) -> dict:
         """Both students reflect on the SFT student's frozen held-out failures (``rrr.evaluation.frozen``)."""
-        from rrr.evaluation.frozen import FrozenConfig, load_frozen_failures, paired_gains, score_on_frozen
+        from rrr.evaluation.frozen import load_frozen_failures, paired_gains, score_on_frozen
         from rrr.utils.io import append_jsonl
 
-        e = self.config.eval
         examples, attempts = load_frozen_failures(
             self.path("eval-sft", "samples.jsonl"), self.test_examples(), self.task
         )
@@ -537,17 +508,11 @@ class DemoPipeline:
         students = {"sft": self.path("sft"), "rrr": self.path("rrr")}
         if self.config.control.enabled:
             students["control"] = self.path("control")
-        frozen = FrozenConfig(
-            reflection_max_tokens=e.reflection_max_tokens,
-            retry_max_tokens=e.retry_max_tokens,
-            samples=e.reflection_samples,
-            temperature=e.reflection_temperature,
-            seed=_seed(self.config, "paired"),
-        )
+        frozen = dataclasses.replace(self.config.paired, seed=_seed(self.config, "paired"))  # budgets: eval's
         out: dict[str, Any] = {
             "n": len(examples),
-            "reflection_samples": e.reflection_samples,
-            "temperature": e.reflection_temperature,
+            "reflection_samples": frozen.samples,
+            "temperature": frozen.temperature,
             "shift_rule": shift_rule_baseline(self.task, examples, attempts),
             "students": {},
         }

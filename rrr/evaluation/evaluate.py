@@ -30,6 +30,7 @@ from rrr.evaluation.stats import mean_interval, pass_at_k, proportion
 from rrr.generation.base import Generator, SamplingParams
 from rrr.tasks import DEFAULT_TASK, Task, check_verifier_error_rate, get_task, safe_verify
 from rrr.tasks.base import MIN_VERIFICATIONS
+from rrr.utils.config import documented
 from rrr.utils.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl, repair_jsonl
 from rrr.utils.outputs import claim_output_dir, output_lock
 
@@ -37,9 +38,46 @@ from rrr.utils.outputs import claim_output_dir, output_lock
 OUTPUT_KIND = "evaluate"
 
 
+@documented
 @dataclass
 class EvalConfig:
-    """What to evaluate and how to sample (every field is recorded in results.json)."""
+    r"""What to evaluate and how to sample (every field is recorded in results.json).
+
+    task (`str`, defaults to `"countdown"`):
+        Task name or `package.module:ClassName`.
+    task_kwargs (`dict`):
+        Options of the task's constructor, e.g. `{"strict": true}`.
+    split (`str`, defaults to `"test"`):
+        Split to evaluate on.
+    n (`int`, *optional*):
+        Number of examples (the whole split when unset).
+    seed (`int`, defaults to `0`):
+        Seed of the data (generator / subset) and of sampled first attempts.
+    source (`str`, *optional*):
+        Hub id, local file, or `generated` (the task's default source when unset).
+    attempt_max_tokens (`int`, defaults to `512`):
+        Token budget of the first attempt.
+    reflection_max_tokens (`int`, defaults to `256`):
+        Token budget of the reflection.
+    retry_max_tokens (`int`, defaults to `512`):
+        Token budget of the retry.
+    temperature (`float`, defaults to `0.0`):
+        Temperature of first attempts and retries; 0 = greedy, so the headline 1st/2nd-try numbers are deterministic.
+    reflection_temperature (`float`, defaults to `0.0`):
+        Temperature of the reflection (0 = greedy).
+    top_p (`float`, defaults to `1.0`):
+        Nucleus sampling of every phase (1.0 = off).
+    num_samples (`int`, defaults to `0`):
+        Extra first-attempt samples per example for pass@k (0 = off; otherwise >= 2), at `sample_temperature`.
+    sample_temperature (`float`, defaults to `0.7`):
+        Temperature of the pass@k samples.
+    batch_size (`int`, defaults to `64`):
+        Examples generated per batch (and per appended batch of samples.jsonl).
+    max_verifier_error_rate (`float`, defaults to `0.05`):
+        Stop once more than this fraction of verifications hit a verifier error (a raising or ill-typed user
+        `verify`: counted as failed, reason "verifier error: ..."), judged after `MIN_VERIFICATIONS` of them; 1.0
+        never stops. Accuracy over a broken verifier measures the bug, not the model.
+    """
 
     task: str = DEFAULT_TASK
     task_kwargs: dict = field(default_factory=dict)
@@ -47,21 +85,15 @@ class EvalConfig:
     n: int | None = None
     seed: int = 0
     source: str | None = None
-    #: First attempt, reflection and retry budgets (tokens).
     attempt_max_tokens: int = 512
     reflection_max_tokens: int = 256
     retry_max_tokens: int = 512
-    #: 0 = greedy: the headline 1st/2nd-try numbers are deterministic.
     temperature: float = 0.0
     reflection_temperature: float = 0.0
     top_p: float = 1.0
-    #: Extra first-attempt samples per example for pass@k (0 = off), at ``sample_temperature``.
     num_samples: int = 0
     sample_temperature: float = 0.7
     batch_size: int = 64
-    #: Stop once more than this fraction of verifications hit a verifier error (a raising or ill-typed user
-    #: ``verify``: counted as failed, reason "verifier error: ..."), judged after ``MIN_VERIFICATIONS`` of them;
-    #: 1.0 never stops. Accuracy over a broken verifier measures the bug, not the model.
     max_verifier_error_rate: float = 0.05
 
     def __post_init__(self):

@@ -22,16 +22,29 @@ from rrr.episode import Episode, EpisodeConfig, run_episodes
 from rrr.evaluation.stats import mean_interval, paired_difference
 from rrr.generation.base import Generator, SamplingParams
 from rrr.tasks import Task, safe_verify
+from rrr.utils.config import documented
 from rrr.utils.io import read_jsonl
 
 
+@documented
 @dataclass
 class FrozenConfig:
-    """How each student reflects on the frozen failures."""
+    r"""How each student reflects on the frozen failures.
+
+    reflection_max_tokens (`int`, defaults to `256`):
+        Token budget of each reflection.
+    retry_max_tokens (`int`, defaults to `512`):
+        Token budget of the (greedy) retry after it.
+    samples (`int`, defaults to `4`):
+        Reflections sampled per failure for the `sampled` score (0: greedy only).
+    temperature (`float`, defaults to `1.0`):
+        Temperature of the sampled reflections.
+    seed (`int`, defaults to `0`):
+        Seed of the sampled reflections.
+    """
 
     reflection_max_tokens: int = 256
     retry_max_tokens: int = 512
-    #: Reflections sampled per failure for the ``sampled`` score (0: greedy only).
     samples: int = 4
     temperature: float = 1.0
     seed: int = 0

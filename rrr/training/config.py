@@ -14,12 +14,12 @@ The RRR knobs below are grouped like GRPOConfig's docstring: task and data, the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from trl import GRPOConfig
 
 from rrr.utils.cli import ConfigError
-from rrr.utils.config import parse_task_kwargs, resolve_bf16
+from rrr.utils.config import documented, parse_task_kwargs, resolve_bf16
 
 #: TrainingArguments for a quiet, short CPU run (tests, benchmarks, probes): TRL's defaults crash (bf16) or crawl
 #: (gradient checkpointing) on a CPU, and a short run needs no trackers, checkpoints or progress bars.
@@ -38,6 +38,7 @@ FIRST_ATTEMPT_SOURCES = ("online", "column")
 NO_SIGNAL_POLICIES = ("keep", "mask")
 
 
+@documented
 @dataclass
 class RRRConfig(GRPOConfig):
     r"""
@@ -103,48 +104,25 @@ class RRRConfig(GRPOConfig):
         `<output_dir>/episodes.jsonl`.
     """
 
-    task: str = field(default="countdown", metadata={"help": "Task name or 'package.module:ClassName'."})
-    task_kwargs: dict | str | None = field(
-        default=None,
-        metadata={"help": "Options for the task constructor (JSON on the CLI), e.g. '{\"strict\": true}'."},
-    )
-    dataset_source: str | None = field(
-        default=None,
-        metadata={"help": "Hub id, local file/dir, or 'generated'; defaults to the task's default source."},
-    )
-    dataset_split: str = field(default="train", metadata={"help": "Dataset split to train on."})
-    dataset_size: int | None = field(default=None, metadata={"help": "Number of training examples (default: all)."})
-    dataset_seed: int = field(default=0, metadata={"help": "Seed of the generator / subset selection."})
+    task: str = "countdown"
+    task_kwargs: dict | str | None = None
+    dataset_source: str | None = None
+    dataset_split: str = "train"
+    dataset_size: int | None = None
+    dataset_seed: int = 0
 
-    first_attempt_source: str = field(
-        default="online",
-        metadata={"help": "'online' (sample with the current policy) or 'column' (stored failed attempts)."},
-    )
-    first_attempt_column: str = field(
-        default="failed_attempt", metadata={"help": "Column of stored failed attempts (first_attempt_source=column)."}
-    )
-    first_attempt_tries: int = field(
-        default=1, metadata={"help": "Online: sample up to N first attempts per task, reflect on the first failure."}
-    )
-    attempt_max_tokens: int = field(default=256, metadata={"help": "Token budget of the first attempt."})
-    attempt_temperature: float = field(default=1.0, metadata={"help": "Temperature of online first attempts."})
-    retry_max_tokens: int = field(default=256, metadata={"help": "Token budget of each retry."})
-    retry_temperature: float = field(default=0.0, metadata={"help": "Temperature of retries (0 = greedy)."})
-    retries_per_reflection: int = field(
-        default=1, metadata={"help": "Retries per reflection; reward = fraction passed."}
-    )
-    leak_penalty: float = field(
-        default=0.0, metadata={"help": "Reward subtracted when a reflection states the answer (0 = only count)."}
-    )
-    no_signal_groups: str = field(
-        default="mask",
-        metadata={"help": "'mask': drop zero-advantage groups from the loss normaliser; 'keep': TRL default."},
-    )
-    max_verifier_error_rate: float = field(
-        default=0.05,
-        metadata={"help": "Stop once more than this fraction of verifications raised (after 200); 1.0 never stops."},
-    )
-    log_episodes: bool = field(default=True, metadata={"help": "Write every episode to <output_dir>/episodes.jsonl."})
+    first_attempt_source: str = "online"
+    first_attempt_column: str = "failed_attempt"
+    first_attempt_tries: int = 1
+    attempt_max_tokens: int = 256
+    attempt_temperature: float = 1.0
+    retry_max_tokens: int = 256
+    retry_temperature: float = 0.0
+    retries_per_reflection: int = 1
+    leak_penalty: float = 0.0
+    no_signal_groups: str = "mask"
+    max_verifier_error_rate: float = 0.05
+    log_episodes: bool = True
 
     def __post_init__(self):
         resolve_bf16(self)  # checks every field's type first

@@ -22,17 +22,18 @@ logger = logging.getLogger("rrr.train")
 
 
 def parse_train_args(argv: list[str] | None = None):
-    """Parse ``--config recipe.yaml`` plus CLI overrides into ``(RRRConfig, ModelConfig)``."""
+    """``(RRRConfig, ModelConfig)`` from ``--config recipe.yaml``, ``--set key=value`` and TRL's ``--field value``
+    flags (``rrr.utils.config.parse_trl_args``: TRL's parser underneath)."""
     import argparse
 
-    from trl import ModelConfig, TrlParser
+    from trl import ModelConfig
 
     from rrr.training.parallelism import SUPPORT_MATRIX
+    from rrr.utils.config import parse_trl_args
 
-    parser = TrlParser(
-        (RRRConfig, ModelConfig), epilog=SUPPORT_MATRIX, formatter_class=argparse.RawDescriptionHelpFormatter
+    args, model_args = parse_trl_args(
+        (RRRConfig, ModelConfig), argv, epilog=SUPPORT_MATRIX, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    args, model_args = parser.parse_args_and_config(args=argv)
     return args, model_args
 
 
