@@ -5,6 +5,7 @@ Ablation: base vs SFT vs RRR vs SFT→RRR vs outcome GRPO vs reflection SFT/DPO 
     python scripts/ablate.py                                          # the tiny offline default (~15 min)
     python scripts/ablate.py --config recipes/ablation/tiny.yaml --arms base rrr outcome
     python scripts/ablate.py --config my_ablation.yaml --model Qwen/Qwen2.5-1.5B-Instruct --task countdown
+    python scripts/ablate.py --set eval.attempt_max_tokens=16 --set frozen.samples=0
 
 Finished arms are skipped on re-run (delete <output_dir>/<arm> to redo one).
 """
@@ -16,6 +17,7 @@ import logging
 import sys
 
 from rrr.ablation import ARMS, AblationConfig, run_ablation
+from rrr.utils.config import add_set_argument, parse_set
 
 
 def main(argv=None) -> int:
@@ -26,10 +28,13 @@ def main(argv=None) -> int:
     p.add_argument("--output-dir")
     p.add_argument("--arms", nargs="+", choices=ARMS)
     p.add_argument("--no-progress", action="store_true")
+    add_set_argument(p)  # e.g. --set eval.batch_size=32 --set frozen.samples=0
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(name)s] %(message)s", datefmt="%H:%M:%S")
     try:
-        config = AblationConfig.from_yaml(a.config, task=a.task, model=a.model, output_dir=a.output_dir, arms=a.arms)
+        config = AblationConfig.from_yaml(
+            a.config, parse_set(a.set), task=a.task, model=a.model, output_dir=a.output_dir, arms=a.arms
+        )
         report = run_ablation(config, progress=not a.no_progress)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
