@@ -28,7 +28,9 @@ from pathlib import Path
 import pytest
 
 from rrr.demo import task as demo_task
-from rrr.tasks import apigen, countdown, get_task, scheduling
+from rrr.tasks import countdown, get_task, scheduling
+from rrr.tasks.apigen import calls as apigen_calls
+from rrr.tasks.apigen import verify as apigen_verify
 
 ROOT = Path(__file__).resolve().parent.parent / "rrr"
 SIZE = 100_000
@@ -54,9 +56,9 @@ INVENTORY: dict[tuple[str, str, str | None], str] = {
         r"(?:only\s++|just\s++|exactly\s++|at\s++least\s++)?(\d++)\s++rooms?\b",
     ): "fuzzed",
     ("tasks/scheduling.py", "compile", r"\bminimum\b[^.\n<\d]{0,40}?(?:\bis\b|=|:)\s*+(\d++)\b"): "fuzzed",
-    ("tasks/apigen.py", "compile", r'[\[\]{}"\\]'): "fuzzed",
-    ("tasks/apigen.py", "escape", None): "builds a literal for _mentioned / _number_mentioned: entry points",
-    ("tasks/apigen.py", "search", None): "_mentioned / _number_mentioned: tested directly and via leaks_answer",
+    ("tasks/apigen/calls.py", "compile", r'[\[\]{}"\\]'): "fuzzed",
+    ("tasks/apigen/verify.py", "escape", None): "builds a literal for _mentioned / _number_mentioned: entry points",
+    ("tasks/apigen/verify.py", "search", None): "_mentioned / _number_mentioned: tested directly and via leaks_answer",
     ("tasks/countdown.py", "finditer", r" ([-+*/]) "): "fuzzed (runs on reference answers, not model output)",
     ("tasks/countdown.py", "finditer", r"\d+"): "fuzzed (reference answers)",
     ("tasks/base.py", "fullmatch", r"-?\d+"): "fuzzed (reference answers)",
@@ -190,7 +192,7 @@ def _scan(pattern: re.Pattern, text: str) -> None:
 
 def _module_patterns() -> dict[str, re.Pattern]:
     out = {}
-    for module in (countdown, scheduling, apigen, demo_task):
+    for module in (countdown, scheduling, apigen_calls, apigen_verify, demo_task):
         for name, value in vars(module).items():
             values = value if isinstance(value, tuple) else (value,)
             for i, item in enumerate(values):
@@ -300,11 +302,11 @@ def test_witness_parser_is_fast_and_exact():
 def test_apigen_mention_checks_are_fast():
     for text in HOSTILE:
         low = text.lower()
-        assert _time(apigen._number_mentioned, low, 1.5) < BOUND_S
-        assert _time(apigen._number_mentioned, low, 1) < BOUND_S
-        assert _time(apigen._mentioned, low, "aaa") < BOUND_S
-    assert _time(apigen._number_mentioned, "1.5" + "0" * SIZE + "1", 1.5) < BOUND_S
-    assert _time(apigen._mentioned, "a" * SIZE, "a" * 50) < BOUND_S
+        assert _time(apigen_verify._number_mentioned, low, 1.5) < BOUND_S
+        assert _time(apigen_verify._number_mentioned, low, 1) < BOUND_S
+        assert _time(apigen_verify._mentioned, low, "aaa") < BOUND_S
+    assert _time(apigen_verify._number_mentioned, "1.5" + "0" * SIZE + "1", 1.5) < BOUND_S
+    assert _time(apigen_verify._mentioned, "a" * SIZE, "a" * 50) < BOUND_S
 
 
 def test_countdown_leak_cache_keys_stay_bounded():

@@ -31,8 +31,6 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "model (docs/real-model.md): which tasks it reports is its recipe"
         for name in ("countdown", "apigen", "scheduling")
     },
-    ("cli/eval.py", "countdown"): "--task default: to route through rrr.tasks.DEFAULT_TASK (part B's new module)",
-    ("cli/mine.py", "countdown"): "--task default: to route through rrr.tasks.DEFAULT_TASK (part B's new module)",
     ("training/config.py", "countdown"): "RRRConfig.task's default: to route through rrr.tasks.DEFAULT_TASK with the "
     "config rewrite of issue 14 (part B owns that file)",
     ("ablation/runner.py", "scheduling"): "the ablation's default task (the task its recipes were designed for): "
@@ -50,6 +48,9 @@ def _task_vocabulary() -> tuple[set[str], set[str], set[str]]:
             if cls.__module__.startswith("rrr.tasks.") and cls.__module__ != "rrr.tasks.base":
                 classes.add(cls.__name__)
                 modules.add(cls.__module__)
+                package = cls.__module__.rpartition(".")[0]
+                if package != "rrr.tasks":  # a task that is a package (rrr.tasks.apigen.task): the package too
+                    modules.add(package)
     return names, classes, modules
 
 
