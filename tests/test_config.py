@@ -10,10 +10,13 @@ import pytest
 from trl import ModelConfig
 
 from rrr.ablation.runner import AblationConfig
+from rrr.curriculum.dataset import CurriculumConfig
+from rrr.curriculum.pipeline import CurriculumRunConfig, SFTOptions
 from rrr.curriculum.sft import CurriculumSFTConfig
 from rrr.demo.config import ControlSpec, DataSpec, DemoConfig, MiningSpec, ModelSpec, SFTSpec
-from rrr.evaluation.evaluate import EvalConfig
+from rrr.evaluation.evaluate import EvalConfig, EvalRunConfig
 from rrr.evaluation.frozen import FrozenConfig
+from rrr.evaluation.mining import MiningConfig, MiningRunConfig
 from rrr.training import RRRConfig, parse_train_args
 from rrr.utils.cli import ConfigError
 from rrr.utils.config import apply_overrides, build, docstring_fields, field_docs, load_yaml, parse_set
@@ -25,6 +28,12 @@ CONFIGS = [
     RRRConfig,
     CurriculumSFTConfig,
     EvalConfig,
+    EvalRunConfig,
+    MiningConfig,
+    MiningRunConfig,
+    CurriculumRunConfig,
+    CurriculumConfig,
+    SFTOptions,
     FrozenConfig,
     AblationConfig,
     DemoConfig,
@@ -110,7 +119,7 @@ def test_ablation_arms_share_one_budget():
     assert (frozen.reflection_max_tokens, frozen.retry_max_tokens, frozen.samples) == (24, 8, 2)
     assert ev.n == config.n_test and ev.task == config.task and ev.split == "test"
     # with no budgets stated, every use gets EvalConfig's (512/256/512), not three different defaults
-    bare = AblationConfig(model="m")
+    bare = AblationConfig(model="m", task="countdown")
     assert (bare.frozen_config().reflection_max_tokens, bare.frozen_config().retry_max_tokens) == (256, 512)
 
 
@@ -133,3 +142,104 @@ def test_trl_flags_and_set_both_override_the_recipe():
     assert args.max_steps == 4  # a flag wins over --set, as over the recipe
     with pytest.raises(ConfigError, match="max_step' \\(did you mean 'max_steps'"):
         parse_train_args(["--config", SMOKE, "--set", "max_step=3"])
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The plain-argparse drivers (eval, mine, curriculum): --config, --set and their flags, through the same loader
+# ----------------------------------------------------------------------------------------------------------------------
+def _driver(name):
+    import importlib
+
+    module = importlib.import_module(f"rrr.cli.{name}")
+    return module, module.build_parser()
+
+
+def _load(name, cls, argv):
+    from rrr.utils.config import load_driver_config
+
+    _, parser = _driver(name)
+    return load_driver_config(cls, parser, parser.parse_args(argv))
+
+
+def test_driver_recipe_then_set_then_flag(tmp_path):
+    recipe = tmp_path / "eval.yaml"
+    recipe.write_text("model: runs/m\nn: 4\nseed: 1\nattempt_max_tokens: 16\n")
+    run = _load("eval", EvalRunConfig, ["--config", str(recipe), "--set", "n=5", "--set", "seed=2", "--seed", "3"])
+    assert (run.model, run.n, run.seed, run.attempt_max_tokens) == (["runs/m"], 5, 3, 16)
+    assert run.eval_config() == EvalConfig(n=5, seed=3, attempt_max_tokens=16)  # what results.json records
+    # the flags alone still work, with the old defaults (README commands)
+    run = _load("eval", EvalRunConfig, ["--model", "a", "b", "--task-kwargs", '{"strict": true}', "--no-progress"])
+    assert run.model == ["a", "b"] and run.task_kwargs == {"strict": True} and run.progress is False
+    assert run.eval_config() == EvalConfig(task_kwargs={"strict": True})
+
+    mine = _load("mine", MiningRunConfig, ["--config", os.path.join(ROOT, "recipes/smoke/mine/scheduling.yaml")])
+    assert (mine.task, mine.k, mine.max_tokens, mine.mining_config().k) == ("scheduling", 8, 64, 8)
+    mine = _load("mine", MiningRunConfig, ["--model", "m", "--output-dir", "o", "--k", "2", "--overwrite"])
+    assert mine.mining_config() == MiningConfig(k=2) and mine.overwrite and mine.split == "train"
+
+    argv = ["--config", os.path.join(ROOT, "recipes/smoke/curriculum/scheduling.yaml"), "--set", "sft.max_steps=2"]
+    run = _load("curriculum", CurriculumRunConfig, [*argv, "--skip-sft", "--no-balance", "--seed", "7"])
+    assert run.sft.max_steps == 2 and run.sft.enabled is False and run.sft.lora_r == 16
+    assert run.curriculum.balance is False and run.curriculum.seed == 7 and run.curriculum.reflections
+    # a flag without the recipe: the driver's old defaults
+    run = _load("curriculum", CurriculumRunConfig, ["--task", "t", "--output-dir", "o", "--sft-batch-size", "8"])
+    assert run.sft == SFTOptions(per_device_train_batch_size=8) and run.curriculum == CurriculumConfig()
+
+
+@pytest.mark.parametrize(
+    ("name", "cls", "flag", "field"),
+    [
+        ("eval", EvalConfig, "--max-verifier-error-rate", "max_verifier_error_rate"),
+        ("mine", MiningConfig, "--rule", "rule"),
+        ("curriculum", SFTOptions, "--epochs", "num_train_epochs"),
+    ],
+)
+def test_driver_help_is_the_docstring(name, cls, flag, field, capsys):
+    module, _ = _driver(name)
+    with pytest.raises(SystemExit):
+        module.main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"{flag} " in out and " ".join(docstring_fields(cls.__doc__)[field].split()) in out
+
+
+@pytest.mark.parametrize(
+    ("name", "argv", "message"),
+    [
+        ("eval", ["--model", "m", "--set", "atempt_max_tokens=8"], "did you mean 'attempt_max_tokens'"),
+        ("eval", ["--model", "m", "--set", "n=many"], "n must be an integer or null"),
+        ("eval", ["--task", "countdown"], "give --model"),
+        ("mine", ["--model", "m"], "needs a model and an output_dir"),
+        ("mine", ["--model", "m", "--output-dir", "o", "--task-kwargs", "{"], "--task-kwargs is not JSON"),
+        ("curriculum", ["--output-dir", "o"], "task required"),
+        ("curriculum", ["--task", "t", "--output-dir", "o", "--set", "sft.lora=8"], "did you mean 'lora_r'"),
+    ],
+)
+def test_driver_errors_are_one_line(name, argv, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    module, _ = _driver(name)
+    assert module.main(argv) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and message in lines[0], err
+    assert not any(tmp_path.iterdir())  # refused before anything was written
+
+
+def test_curriculum_driver_runs_from_its_recipe(tmp_path, capsys):
+    """``rrr curriculum --config`` end to end (the oracle teacher, stages 1-2): the recipe's settings reach the run."""
+    from rrr.cli import curriculum
+
+    recipe = os.path.join(ROOT, "recipes", "smoke", "curriculum", "scheduling.yaml")
+    out = tmp_path / "run"
+    sets = ["student=null", "num_train=4", "num_test=4", "curriculum.reflections=false", "task_kwargs={strict: true}"]
+    argv = ["--config", recipe, *[a for s in sets for a in ("--set", s)], "--batch-size", "2", "--distill-every", "1"]
+    assert curriculum.main([*argv, "--no-teacher-eval", "--quiet", "--output-dir", str(out)]) == 0
+    summary = json_load(out / "summary.json")
+    assert summary["curriculum"]["reflection_path"] is None and summary["curriculum"]["sft_rows"] > 0
+    assert "summary:" in capsys.readouterr().out
+
+
+def json_load(path):
+    import json
+
+    with open(path) as f:
+        return json.load(f)

@@ -158,3 +158,17 @@ def test_main_reports_each_file_and_fails_on_a_bad_one(tmp_path, capsys):
     assert check.main([str(good), str(bad)]) == 1
     out = capsys.readouterr().out
     assert "FAIL" in out and "reflection_budget" in out and "1/2 ok" in out
+
+
+def test_a_driver_recipe_with_an_unknown_key_fails(tmp_path, monkeypatch):
+    """eval/mine/curriculum recipes are checked as their driver loads them: an unknown key is named."""
+    monkeypatch.setattr(check, "RECIPES", tmp_path / "recipes")
+    bad = tmp_path / "recipes" / "smoke" / "eval" / "bad.yaml"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("model: m\ntask: countdown\natempt_max_tokens: 8\n")
+    assert check.kind_of(bad) == "eval"
+    with pytest.raises(check.RecipeError, match="did you mean 'attempt_max_tokens'"):
+        check.check_file(bad)
+    bad.write_text("model: m\ntask: nosuch\n")
+    with pytest.raises(check.RecipeError, match="task 'nosuch'"):
+        check.check_file(bad)

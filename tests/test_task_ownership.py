@@ -31,10 +31,6 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "model (docs/real-model.md): which tasks it reports is its recipe"
         for name in ("countdown", "apigen", "scheduling")
     },
-    ("training/config.py", "countdown"): "RRRConfig.task's default: to route through rrr.tasks.DEFAULT_TASK with the "
-    "config rewrite of issue 14 (part B owns that file)",
-    ("ablation/runner.py", "scheduling"): "the ablation's default task (the task its recipes were designed for): "
-    "to move into the ablation recipe with the config rewrite of issue 14 (part B owns that file)",
 }
 
 

@@ -40,8 +40,9 @@ STARTS_FROM = {"sft_rrr": "sft"}
 class AblationConfig:
     r"""One ablation: a base model, a task, shared data, the arms, and where their recipes live.
 
-    task (`str`, defaults to `"scheduling"`):
-        Task name or `package.module:ClassName`, the same for every arm.
+    task (`str`):
+        Task name or `package.module:ClassName`, the same for every arm (required: the arm recipes in `recipes` are
+        written for one task, so the recipe names it; `recipes/ablation/tiny.yaml` names the demo's).
     task_kwargs (`dict`):
         Options of the task's constructor, e.g. `{strict: true}`.
     model (`str`, *optional*):
@@ -81,7 +82,7 @@ class AblationConfig:
         its token budgets are `eval`'s, its seed the ablation's). `{samples: 0}`: greedy only.
     """
 
-    task: str = "scheduling"
+    task: str | None = None
     task_kwargs: dict = field(default_factory=dict)
     model: str | None = None
     student: str | None = None
@@ -115,6 +116,8 @@ class AblationConfig:
         unknown = set(self.curriculum) - set(CurriculumConfig.__dataclass_fields__)
         if unknown:
             raise ValueError(f"curriculum: unknown CurriculumConfig field(s) {sorted(unknown)}")
+        if not self.task:  # no default: the arm recipes are written for one task, which the recipe names
+            raise ValueError("set `task` (a task name or package.module:ClassName): the task the arm recipes are for")
         if isinstance(self.eval, dict):  # built in Python with a mapping, as before the typed sections
             self.eval = build(EvalConfig, self.eval, "eval")
         if isinstance(self.frozen, dict):

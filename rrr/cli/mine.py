@@ -9,7 +9,9 @@ Samples k first attempts per task, keeps the tasks failed under --rule (any: fai
 all), and saves them with the failed attempts. Prints the failure rate per difficulty.
 
 Re-running the same command resumes an interrupted run (finished tasks are not sampled again) or rebuilds a
-finished one; a --output-dir that holds anything else is refused (--overwrite replaces it).
+finished one; a --output-dir that holds anything else is refused (--overwrite replaces it). Every setting is a field
+of ``rrr.evaluation.mining.MiningRunConfig`` (documented there; a flag's help is that text): a recipe states them
+(``--config recipes/smoke/mine/scheduling.yaml``), ``--set key=value`` and the flags override them.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ import os
 import shutil
 import sys
 
-from rrr.evaluation import MiningConfig, make_generator, mine_failures
+from rrr.evaluation import make_generator, mine_failures
 from rrr.evaluation.backends import BACKENDS
-from rrr.evaluation.mining import RULES
+from rrr.evaluation.mining import RULES, MiningRunConfig
 from rrr.generation import SamplingParams
 from rrr.models.loading import ModelLoadError, weights_fingerprint
 from rrr.tasks import TaskDataError, get_task
+from rrr.utils.config import add_config_argument, add_field_argument, add_set_argument, json_object, load_driver_config
 from rrr.utils.http import EndpointError
 from rrr.utils.io import atomic_directory, atomic_write_json
 from rrr.utils.outputs import check_output_dir, clean_stale_temps, output_lock, read_marker, write_marker
@@ -35,32 +38,39 @@ OUTPUT_KIND = "mine_failures"
 SAMPLES = ".mining_samples.jsonl"
 
 
-def parse_args(argv=None):
+#: ``(flag, field)`` of every option that sets a ``MiningRunConfig`` field.
+FLAGS = [
+    ("--model", "model", {}),
+    ("--adapter", "adapter", {}),
+    ("--task", "task", {}),
+    ("--task-kwargs", "task_kwargs", {"convert": json_object("--task-kwargs")}),
+    ("--split", "split", {}),
+    ("--n", "n", {}),
+    ("--seed", "seed", {}),
+    ("--source", "source", {}),
+    ("--k", "k", {}),
+    ("--rule", "rule", {"choices": RULES}),
+    ("--temperature", "temperature", {}),
+    ("--top-p", "top_p", {}),
+    ("--max-tokens", "max_tokens", {}),
+    ("--batch-size", "batch_size", {}),
+    ("--max-verifier-error-rate", "max_verifier_error_rate", {}),
+    ("--backend", "backend", {"choices": BACKENDS}),
+    ("--base-url", "base_url", {}),
+    ("--output-dir", "output_dir", {}),
+    ("--overwrite", "overwrite", {"const": True}),
+    ("--push-to-hub", "push_to_hub", {"metavar": "REPO_ID"}),
+    ("--no-progress", "progress", {"const": False}),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True)
-    p.add_argument("--adapter")
-    p.add_argument("--task", default="countdown")
-    p.add_argument("--task-kwargs", default="{}")
-    p.add_argument("--split", default="train")
-    p.add_argument("--n", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--source", default=None)
-    p.add_argument("--k", type=int, default=8, help="attempts per task (the paper: up to 64)")
-    p.add_argument("--rule", choices=RULES, default="any")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--max-tokens", type=int, default=512)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--backend", choices=BACKENDS, default="auto")
-    p.add_argument("--base-url")
-    p.add_argument("--output-dir", required=True, help="the dataset directory (re-running resumes or rebuilds it)")
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="delete what --output-dir holds (another run, other files) and start over",
-    )
-    p.add_argument("--push-to-hub", metavar="REPO_ID", help="also push the dataset to the hub")
-    p.add_argument("--no-progress", action="store_true")
-    return p.parse_args(argv)
+    add_config_argument(p)
+    add_set_argument(p)
+    for flag, key, kwargs in FLAGS:
+        add_field_argument(p, flag, MiningRunConfig, key, **kwargs)
+    return p
 
 
 #: What a resumed run must share with the run that wrote the samples (``--rule`` is applied at the end, and
@@ -69,19 +79,14 @@ SPEC_KEYS = ("task", "task_kwargs", "split", "n", "seed", "source", "k", "temper
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
+    parser = build_parser()
+    ns = parser.parse_args(argv)
     try:
-        # every argument is checked before anything is written or loaded
-        try:
-            task_kwargs = json.loads(args.task_kwargs)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"--task-kwargs is not JSON ({exc.msg}): give an object, e.g. '{{}}'") from None
-        if not isinstance(task_kwargs, dict):
-            raise ValueError(f"--task-kwargs must be a JSON object, got {args.task_kwargs}")
-        if args.batch_size < 1 or (args.n is not None and args.n < 1):
-            raise ValueError("--batch-size and --n must be >= 1")
+        # every argument is checked before anything is written or loaded: a bad recipe, --set or flag is one line
+        args = load_driver_config(MiningRunConfig, parser, ns)
+        task_kwargs = args.task_kwargs
         task = get_task(args.task, **task_kwargs)
-        config = MiningConfig(args.k, args.rule, args.temperature, 1.0, args.max_tokens, args.batch_size, args.seed)
+        config = args.mining_config()
         sampling = SamplingParams(config.max_tokens, config.temperature, config.top_p, seed=config.seed)
         options = {"legacy": ("mining_report.json",), "overwrite": args.overwrite, "overwrite_flag": "--overwrite"}
         check_output_dir(args.output_dir, OUTPUT_KIND, **options)
@@ -118,7 +123,7 @@ def _mine(args, task, task_kwargs, config, sampling, options) -> dict | None:
     clean_stale_temps(out)
     weights = weights_fingerprint(args.model, args.adapter) if not args.base_url else None
     spec = {"model": args.model, "adapter": args.adapter, "weights": weights}
-    spec |= {key: value for key, value in {**vars(args), "task_kwargs": task_kwargs}.items() if key in SPEC_KEYS}
+    spec |= {key: getattr(args, key) for key in SPEC_KEYS}
     spec = json.loads(json.dumps(spec))
     samples = os.path.join(out, SAMPLES)
     previous = (read_marker(out) or {}).get("spec") if state == "ours" else None
@@ -138,7 +143,7 @@ def _mine(args, task, task_kwargs, config, sampling, options) -> dict | None:
     print(f"sampling attempts {sampling.effective()}", file=sys.stderr)
     examples = [dict(ex) for ex in task.load(split=args.split, n=args.n, seed=args.seed, source=args.source)]
     generator, backend = make_generator(args.model, args.backend, args.adapter, args.base_url, args.batch_size)
-    kept, report = mine_failures(task, generator, examples, config, progress=not args.no_progress, samples_path=samples)
+    kept, report = mine_failures(task, generator, examples, config, progress=args.progress, samples_path=samples)
     if not kept:
         return None
     with atomic_directory(out, OUTPUT_KIND, info={"spec": spec, "complete": True}, **options) as tmp:

@@ -45,6 +45,7 @@ from rrr.curriculum.prompts import strategy_prompt_messages
 from rrr.curriculum.teachers import SolveResult, Teacher
 from rrr.tasks.base import Example, Task, safe_verify
 from rrr.tasks.parsing import last_answer
+from rrr.utils.config import documented
 from rrr.utils.io import atomic_directory, atomic_write_text
 from rrr.utils.outputs import read_marker
 
@@ -59,27 +60,38 @@ class CurriculumError(ValueError):
     """The curriculum cannot be built (no verified solution, unreadable dataset, ...)."""
 
 
+@documented
 @dataclass
 class CurriculumConfig:
-    """How stage 2 turns teacher output into SFT data (see the module docstring)."""
+    r"""How stage 2 turns teacher output into SFT data (see the module docstring).
 
-    #: Put the final strategy in a system message of every SFT prompt (trade-off in the module docstring).
+    strategy_in_prompt (`bool`, defaults to `False`):
+        Put the final strategy in a system message of every SFT prompt (trade-off in the module docstring).
+    balance (`bool`, defaults to `True`):
+        Balance the solutions by answer when the task has a small answer space (`task.majority_baseline`).
+    reflections (`bool`, defaults to `True`):
+        Build the reflection-SFT dataset.
+    retry_rows (`bool`, defaults to `False`):
+        Also train the retry that follows each kept reflection (a second row: retry prompt with the reflection in
+        context -> the teacher's passing retry). A student that never saw a reflection in context must learn to
+        *use* one; instruct models mostly can already, a model trained from scratch cannot.
+    synthetic_failures (`int`, *optional*):
+        Synthetic failed attempts to reflect on, beyond the teacher's real stage-1 failures (unset: one per problem).
+    seed (`int`, defaults to `0`):
+        Seed of the balancing and of the synthetic mistakes.
+    progress (`bool`, defaults to `True`):
+        tqdm progress bars.
+    chunk_size (`int`, defaults to `16`):
+        Problems per teacher request batch (progress granularity; HTTP teachers run a batch concurrently).
+    """
+
     strategy_in_prompt: bool = False
-    #: Balance the solutions by answer when the task has a small answer space (``task.majority_baseline``).
     balance: bool = True
-    #: Build the reflection-SFT dataset.
     reflections: bool = True
-    #: Also train the retry that follows each kept reflection (a second row: retry prompt with the reflection in
-    #: context -> the teacher's passing retry). A student that never saw a reflection in context must learn to *use*
-    #: one; instruct models mostly can already, a model trained from scratch cannot.
     retry_rows: bool = False
-    #: Synthetic failed attempts to reflect on, beyond the teacher's real stage-1 failures (None: one per problem).
     synthetic_failures: int | None = None
-    #: Seed of the balancing and of the synthetic mistakes.
     seed: int = 0
-    #: tqdm progress bars.
     progress: bool = True
-    #: Problems per teacher request batch (progress granularity; HTTP teachers run a batch concurrently).
     chunk_size: int = 16
 
     def __post_init__(self):

@@ -48,6 +48,7 @@ from rrr.curriculum.teachers import SolveResult, Teacher, make_teacher
 from rrr.evaluation.stats import wilson_interval  # the project's one implementation (95% Wilson score)
 from rrr.tasks import Task, get_task
 from rrr.tasks.base import Example, Messages, safe_verify
+from rrr.utils.config import documented
 from rrr.utils.io import atomic_directory, atomic_write_json, atomic_write_text
 from rrr.utils.outputs import claim_output_dir, output_lock
 
@@ -56,17 +57,47 @@ logger = logging.getLogger("rrr.curriculum")
 OUTPUT_KIND = "curriculum"
 
 
+@documented
 @dataclass
 class SFTOptions:
-    """Student fine-tuning inside ``run_knowledge_transfer`` (for a GPU run, prefer ``scripts/train_sft.py``).
+    r"""Student fine-tuning inside ``run_knowledge_transfer`` (for a GPU run, prefer ``scripts/train_sft.py``).
 
     Defaults follow the Linguistic RL framework (LoRA r=16, alpha=32, q/k/v/o projections, lr 2e-4, 3 epochs) — on
     balanced data with worked solutions instead of labels.
+
+    enabled (`bool`, defaults to `True`):
+        Fine-tune the student at all (false: stages 1-2 and the teacher/student baselines only).
+    use_lora (`bool`, defaults to `True`):
+        LoRA (true) or full fine-tune (false).
+    lora_r (`int`, defaults to `16`):
+        LoRA rank.
+    lora_alpha (`int`, defaults to `32`):
+        LoRA alpha.
+    lora_dropout (`float`, defaults to `0.05`):
+        LoRA dropout.
+    lora_target_modules (`list[str]`):
+        Modules LoRA adapts (default: the q/k/v/o projections).
+    learning_rate (`float`, defaults to `2e-4`):
+        Peak learning rate.
+    num_train_epochs (`float`, defaults to `3.0`):
+        Epochs over the curriculum (`max_steps` > 0 overrides it).
+    max_steps (`int`, defaults to `-1`):
+        Training steps; overrides `num_train_epochs` when > 0.
+    per_device_train_batch_size (`int`, defaults to `4`):
+        Rows per device per step.
+    gradient_accumulation_steps (`int`, defaults to `2`):
+        Steps whose gradients are summed before each optimizer step.
+    max_length (`int`, *optional*, defaults to `2048`):
+        Tokens per training sequence (prompt + completion); longer ones are truncated.
+    include_reflections (`bool`, defaults to `True`):
+        Mix the reflection-SFT dataset into training.
+    merge (`bool`, defaults to `False`):
+        Save the merged model instead of the adapter (the form `train_grpo.py` takes).
+    extra (`dict`):
+        Any other `CurriculumSFTConfig` field, e.g. `{"lr_scheduler_type": "cosine"}`.
     """
 
-    #: Fine-tune the student at all (False: stages 1-2 and the teacher/student baselines only).
     enabled: bool = True
-    #: LoRA (True) or full fine-tune (False).
     use_lora: bool = True
     lora_r: int = 16
     lora_alpha: int = 32
@@ -74,18 +105,134 @@ class SFTOptions:
     lora_target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
     learning_rate: float = 2e-4
     num_train_epochs: float = 3.0
-    #: Overrides ``num_train_epochs`` when > 0.
     max_steps: int = -1
     per_device_train_batch_size: int = 4
     gradient_accumulation_steps: int = 2
-    #: Tokens per training sequence (prompt + completion); longer ones are truncated.
     max_length: int | None = 2048
-    #: Mix the reflection-SFT dataset into training.
     include_reflections: bool = True
-    #: Save the merged model instead of the adapter (the form ``train_grpo.py`` takes).
     merge: bool = False
-    #: Any other ``CurriculumSFTConfig`` field, e.g. ``{"lr_scheduler_type": "cosine"}``.
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@documented
+@dataclass
+class CurriculumRunConfig:
+    r"""One ``rrr curriculum`` run (``scripts/run_curriculum.py``): what ``run_knowledge_transfer`` is called with.
+    A ``--config`` recipe (e.g. ``recipes/smoke/curriculum/scheduling.yaml``) states these fields; each flag
+    overrides one.
+
+    task (`str`, *optional*):
+        Task name or `package.module:ClassName` (a user's own Task); required.
+    task_kwargs (`dict`):
+        Options of the task's constructor, e.g. `{"strict": true}`.
+    teacher (`str`, defaults to `"oracle"`):
+        `oracle` | `openai:<model>@<base_url>` (key from OPENAI_API_KEY) | `anthropic:<model>` (ANTHROPIC_API_KEY) |
+        `hf:<model name or path>`.
+    student (`str`, *optional*):
+        Student model (hub id or local dir); unset: stages 1-2 only.
+    output_dir (`str`, *optional*):
+        Where the run's data, curriculum, student and `summary.{json,md}` go; required.
+    num_train (`int`, defaults to `100`):
+        Stage-1 training problems.
+    num_curriculum (`int`, *optional*):
+        Curriculum problems (default: `num_train`).
+    num_test (`int`, defaults to `150`):
+        Held-out test problems (before answer balancing).
+    source (`str`, *optional*):
+        Data source for `task.load` (default: the task's own).
+    test_source (`str`, *optional*):
+        Test data source (default: `source`).
+    seed (`int`, defaults to `0`):
+        Seed of the data, of the curriculum (its `seed` is always this one) and of the student's SFT.
+    batch_size (`int`, defaults to `10`):
+        Problems per journal entry of the teacher's self-improvement.
+    distill_every (`int`, defaults to `5`):
+        Distill a new strategy every N batches.
+    teacher_max_tokens (`int`, defaults to `1024`):
+        Token budget of each teacher reply (not the oracle's).
+    teacher_temperature (`float`, defaults to `0.0`):
+        Sampling temperature of the teacher (not the oracle's).
+    concurrency (`int`, defaults to `4`):
+        Parallel requests to an HTTP teacher.
+    cache_dir (`str`, *optional*):
+        Teacher cache (default: `<output_dir>/teacher_cache`).
+    curriculum (`CurriculumConfig`):
+        How the teacher's output becomes SFT data (`rrr.curriculum.CurriculumConfig`).
+    sft (`SFTOptions`):
+        The student's fine-tuning (`rrr.curriculum.pipeline.SFTOptions`).
+    evaluate_teacher (`bool`, defaults to `True`):
+        Measure the teacher on the test split.
+    evaluate_student (`bool`, defaults to `True`):
+        Measure the student before and after SFT.
+    eval_max_new_tokens (`int`, defaults to `512`):
+        Student generation budget in the evaluation.
+    progress (`bool`, defaults to `True`):
+        Progress bars.
+    """
+
+    task: str | None = None
+    task_kwargs: dict = field(default_factory=dict)
+    teacher: str = "oracle"
+    student: str | None = None
+    output_dir: str | None = None
+    num_train: int = 100
+    num_curriculum: int | None = None
+    num_test: int = 150
+    source: str | None = None
+    test_source: str | None = None
+    seed: int = 0
+    batch_size: int = 10
+    distill_every: int = 5
+    teacher_max_tokens: int = 1024
+    teacher_temperature: float = 0.0
+    concurrency: int = 4
+    cache_dir: str | None = None
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
+    sft: SFTOptions = field(default_factory=SFTOptions)
+    evaluate_teacher: bool = True
+    evaluate_student: bool = True
+    eval_max_new_tokens: int = 512
+    progress: bool = True
+
+    def __post_init__(self):
+        missing = [name for name in ("task", "output_dir") if not getattr(self, name)]
+        if missing:
+            raise ValueError(f"{' and '.join(missing)} required (--task, --output-dir, or the recipe's keys)")
+        self.curriculum = replace(self.curriculum, seed=self.seed)
+
+    def teacher_options(self) -> dict[str, Any]:
+        """``make_teacher`` options: the oracle takes none, an HF teacher no concurrency."""
+        if self.teacher.strip() == "oracle":
+            return {}
+        options: dict[str, Any] = {"max_tokens": self.teacher_max_tokens, "temperature": self.teacher_temperature}
+        if not self.teacher.startswith("hf:"):
+            options["concurrency"] = self.concurrency
+        return options
+
+    def run(self, teacher: Teacher | None = None) -> dict[str, Any]:
+        """``run_knowledge_transfer`` with these settings (``teacher``: one already built from ``self.teacher``)."""
+        return run_knowledge_transfer(
+            self.task,
+            teacher if teacher is not None else self.teacher,
+            self.student,
+            self.output_dir,
+            task_kwargs=self.task_kwargs,
+            num_train=self.num_train,
+            num_test=self.num_test,
+            num_curriculum=self.num_curriculum,
+            batch_size=self.batch_size,
+            distill_every=self.distill_every,
+            source=self.source,
+            test_source=self.test_source,
+            seed=self.seed,
+            curriculum=self.curriculum,
+            sft=self.sft,
+            evaluate_teacher=self.evaluate_teacher,
+            evaluate_student=self.evaluate_student,
+            eval_max_new_tokens=self.eval_max_new_tokens,
+            cache_dir=self.cache_dir,
+            progress=self.progress,
+        )
 
 
 class StrategyPromptTask(Task):

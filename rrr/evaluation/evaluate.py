@@ -18,6 +18,7 @@ Outputs in ``output_dir``:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -121,6 +122,54 @@ class EvalConfig:
             reflection=SamplingParams(self.reflection_max_tokens, self.reflection_temperature, self.top_p),
             retry=SamplingParams(self.retry_max_tokens, self.temperature, self.top_p),
         )
+
+
+@documented
+@dataclass
+class EvalRunConfig(EvalConfig):
+    r"""One ``rrr eval`` run (``scripts/evaluate.py``): every ``EvalConfig`` field plus which models, on which backend,
+    written where. A recipe (``--config``, e.g. ``recipes/smoke/eval/countdown.yaml``) states these fields; each flag
+    overrides one.
+
+    model (`list[str]` or `str`, *optional*):
+        Hub id(s), local dir(s) (a LoRA adapter dir works), or served names; several are evaluated one after the
+        other into `<output_dir>/<name>` and shown side by side.
+    adapter (`str`, *optional*):
+        LoRA adapter to put on a single `model`.
+    backend (`str`, defaults to `"auto"`):
+        Generation backend: `auto` (openai with `base_url`, vLLM on a CUDA machine, else HF), `hf`, `vllm`, `openai`.
+    base_url (`str`, *optional*):
+        OpenAI-compatible endpoint, e.g. `http://localhost:8000/v1` (`vllm serve`).
+    api_key_env (`str`, defaults to `"OPENAI_API_KEY"`):
+        Environment variable holding the endpoint's API key (never written anywhere).
+    output_dir (`str`, *optional*):
+        Where `results.json`, `samples.jsonl` and `results.md` go (nothing is written when unset).
+    progress (`bool`, defaults to `True`):
+        Progress bars.
+    """
+
+    model: list[str] | str | None = None
+    adapter: str | None = None
+    backend: str = "auto"
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    output_dir: str | None = None
+    progress: bool = True
+
+    def __post_init__(self):
+        from rrr.evaluation.backends import BACKENDS
+
+        super().__post_init__()
+        if isinstance(self.model, str):
+            self.model = [self.model]
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.adapter and self.model and len(self.model) > 1:
+            raise ValueError("adapter goes with a single model (--adapter with one --model)")
+
+    def eval_config(self) -> EvalConfig:
+        """The ``EvalConfig`` part: what ``evaluate`` runs and records in results.json (no model or paths)."""
+        return EvalConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(EvalConfig)})
 
 
 class EvaluationError(RuntimeError):

@@ -7,21 +7,43 @@ The result is a dataset with the task's columns plus ``failed_attempt`` (the fir
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rrr.generation.base import Generator, SamplingParams
-from rrr.tasks import Task, check_verifier_error_rate, safe_verify
+from rrr.tasks import DEFAULT_TASK, Task, check_verifier_error_rate, safe_verify
 from rrr.tasks.base import MIN_VERIFICATIONS
+from rrr.utils.config import documented
 from rrr.utils.io import append_jsonl, read_jsonl, repair_jsonl
 
 RULES = ("any", "majority", "all")
 
 
+@documented
 @dataclass
 class MiningConfig:
-    """``rule``: keep a task if it failed at least once (``any``), in most samples (``majority``), or always."""
+    r"""How failures are mined: ``k`` sampled first attempts per task, kept under ``rule``.
+
+    k (`int`, defaults to `8`):
+        First attempts sampled per task (the paper: up to 64).
+    rule (`str`, defaults to `"any"`):
+        Keep a task if it failed at least once (`any`), in most samples (`majority`), or in every one (`all`).
+    temperature (`float`, defaults to `1.0`):
+        Temperature of the sampled attempts (k > 1 greedy samples would be identical, so 0 needs `k: 1`).
+    top_p (`float`, defaults to `1.0`):
+        Nucleus sampling of the attempts (1.0 = off).
+    max_tokens (`int`, defaults to `512`):
+        Token budget of each attempt.
+    batch_size (`int`, defaults to `64`):
+        Tasks generated per batch (and per appended batch of the samples log); may change between resumed runs.
+    seed (`int`, defaults to `0`):
+        Seed of the sampled attempts (and, in `rrr mine`, of the data subset).
+    max_verifier_error_rate (`float`, defaults to `0.05`):
+        Stop once more than this fraction of sampled attempts hit a verifier error (judged after 200 of them); an
+        errored attempt is neither a pass nor a failure, so it is never mined as a "failed attempt".
+    """
 
     k: int = 8
     rule: str = "any"
@@ -30,8 +52,6 @@ class MiningConfig:
     max_tokens: int = 512
     batch_size: int = 64
     seed: int = 0
-    #: Stop once more than this fraction of sampled attempts hit a verifier error (judged after 200 of them); an
-    #: errored attempt is neither a pass nor a failure, so it is never mined as a "failed attempt".
     max_verifier_error_rate: float = 0.05
 
     def __post_init__(self):
@@ -41,6 +61,71 @@ class MiningConfig:
             raise ValueError(f"k must be >= 1, got {self.k}")
         if self.k > 1 and self.temperature == 0:
             raise ValueError("k > 1 greedy samples are identical: set a temperature > 0")
+
+
+@documented
+@dataclass
+class MiningRunConfig(MiningConfig):
+    r"""One ``rrr mine`` run (``scripts/mine_failures.py``): every ``MiningConfig`` field plus the model, the task's
+    data and the dataset directory. A recipe (``--config``, e.g. ``recipes/smoke/mine/scheduling.yaml``) states these
+    fields; each flag overrides one.
+
+    model (`str`, *optional*):
+        The student whose failures are mined: hub id, local dir, or a served name (required).
+    adapter (`str`, *optional*):
+        LoRA adapter to put on `model`.
+    task (`str`, defaults to `rrr.tasks.DEFAULT_TASK`):
+        Task name or `package.module:ClassName`.
+    task_kwargs (`dict`):
+        Options of the task's constructor, e.g. `{"strict": true}`.
+    split (`str`, defaults to `"train"`):
+        Split whose tasks are attempted.
+    n (`int`, *optional*):
+        Number of tasks (the whole split when unset).
+    source (`str`, *optional*):
+        Hub id, local file, or `generated` (the task's default source when unset).
+    backend (`str`, defaults to `"auto"`):
+        Generation backend: `auto`, `hf`, `vllm` or `openai` (see `rrr.evaluation.make_generator`).
+    base_url (`str`, *optional*):
+        OpenAI-compatible endpoint of a served `model`.
+    output_dir (`str`, *optional*):
+        The dataset directory (required); re-running the same command resumes or rebuilds it.
+    overwrite (`bool`, defaults to `False`):
+        Delete what `output_dir` holds (another run, other files) and start over.
+    push_to_hub (`str`, *optional*):
+        Also push the dataset to this hub repo id.
+    progress (`bool`, defaults to `True`):
+        Progress bars.
+    """
+
+    model: str | None = None
+    adapter: str | None = None
+    task: str = DEFAULT_TASK
+    task_kwargs: dict = field(default_factory=dict)
+    split: str = "train"
+    n: int | None = None
+    source: str | None = None
+    backend: str = "auto"
+    base_url: str | None = None
+    output_dir: str | None = None
+    overwrite: bool = False
+    push_to_hub: str | None = None
+    progress: bool = True
+
+    def __post_init__(self):
+        from rrr.evaluation.backends import BACKENDS
+
+        super().__post_init__()
+        if not self.model or not self.output_dir:
+            raise ValueError("mining needs a model and an output_dir (--model, --output-dir, or the recipe's keys)")
+        if self.batch_size < 1 or (self.n is not None and self.n < 1):
+            raise ValueError(f"batch_size and n must be >= 1, got {self.batch_size} and {self.n}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
+
+    def mining_config(self) -> MiningConfig:
+        """The ``MiningConfig`` part: what ``mine_failures`` runs."""
+        return MiningConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(MiningConfig)})
 
 
 def keep(passes: int, k: int, rule: str) -> bool:

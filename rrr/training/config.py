@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from trl import GRPOConfig
 
+from rrr.tasks import DEFAULT_TASK
 from rrr.utils.cli import ConfigError
 from rrr.utils.config import documented, parse_task_kwargs, resolve_bf16
 
@@ -104,7 +105,7 @@ class RRRConfig(GRPOConfig):
         `<output_dir>/episodes.jsonl`.
     """
 
-    task: str = "countdown"
+    task: str = DEFAULT_TASK
     task_kwargs: dict | str | None = None
     dataset_source: str | None = None
     dataset_split: str = "train"

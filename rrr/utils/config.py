@@ -509,3 +509,99 @@ def parse_trl_args(classes, argv: list[str] | None = None, **parser_kwargs):
         # a value TRL's or transformers' own __post_init__ rejects: the recipe's or the command line's, as the
         # parser only ever saw those (rrr.utils.cli explains why a parser's ValueError is a usage error)
         raise ConfigError(str(exc)) from exc
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Plain-argparse drivers (eval, mine, curriculum): --config recipe.yaml, --set, and each flag a field override
+# ------------------------------------------------------------------------------------------------------------------
+def _field_at(cls, key: str):
+    """``(dataclasses.Field, resolved annotation)`` of a dotted ``key`` (``sft.lora_r``) of ``cls``."""
+    owner, parts = cls, key.split(".")
+    for i, part in enumerate(parts):
+        fields = {f.name: f for f in dataclasses.fields(owner)}
+        if part not in fields:
+            raise KeyError(f"{key}: {owner.__name__} has no field {part!r}")
+        tp = typing.get_type_hints(owner)[part]
+        if i == len(parts) - 1:
+            return fields[part], tp
+        owner = tp
+
+
+def _flag_type(tp):
+    """What argparse converts a flag's string with: ``int`` for ``int | None``, ``str`` for ``list[str]``, ..."""
+    arms = [a for a in typing.get_args(tp) if a is not type(None)] if _is_union(tp) else [tp]
+    arm = arms[0] if len(arms) == 1 else str
+    if typing.get_origin(arm) in (list, tuple) or arm in (list, tuple):
+        args = typing.get_args(arm)
+        arm = args[0] if args else str
+    return arm if arm in (int, float, str) else str
+
+
+def add_config_argument(parser, default: str | None = None) -> None:
+    """``--config recipe.yaml``: the driver's settings as a YAML recipe (read by :func:`load_yaml`)."""
+    parser.add_argument(
+        "--config",
+        default=default,
+        metavar="RECIPE.yaml",
+        help="YAML recipe of this driver's config (every field below; flags and --set override it)",
+    )
+
+
+def add_field_argument(parser, flag: str, cls, key: str, *, const=dataclasses.MISSING, convert=None, **kwargs):
+    """A flag that overrides the field ``key`` (dotted for a nested section) of config ``cls``, documented once.
+
+    Its help is the field's docstring entry (:func:`documented`), its type the field's annotation, and an absent
+    flag is no override at all (``argparse.SUPPRESS``), so the recipe's value stands. ``const`` makes a flag that
+    takes no value (``--no-balance`` sets ``curriculum.balance`` to false). ``convert`` turns the flag's string into
+    the field's value when :func:`flag_overrides` collects it, inside the driver's error handling (a bad
+    ``--task-kwargs`` JSON is then one error line, not an argparse exit).
+    """
+    import argparse
+
+    f, tp = _field_at(cls, key)
+    doc = (f.metadata or {}).get("help") or ""
+    if const is not dataclasses.MISSING:
+        kwargs.update(action="store_const", const=const)
+        doc = f"sets {key}={json.dumps(const)}. {doc}"
+    else:
+        kwargs.setdefault("type", str if convert else _flag_type(tp))
+        kwargs.setdefault("metavar", flag.lstrip("-").upper().replace("-", "_"))
+        default = f.default if f.default is not dataclasses.MISSING else None
+        if default is not None and default != "" and "nargs" not in kwargs:
+            doc = f"{doc} (default: {default})"
+    action = parser.add_argument(flag, dest=key, default=argparse.SUPPRESS, help=doc.replace("%", "%%"), **kwargs)
+    action.rrr_convert = convert
+    action.rrr_field = key
+    return action
+
+
+def flag_overrides(parser, namespace) -> dict[str, object]:
+    """The field overrides the flags of :func:`add_field_argument` that were given say (dotted keys)."""
+    given = vars(namespace)
+    out = {}
+    for action in parser._actions:
+        key = getattr(action, "rrr_field", None)
+        if key is not None and key in given:
+            out[key] = action.rrr_convert(given[key]) if action.rrr_convert else given[key]
+    return out
+
+
+def json_object(flag: str):
+    """A ``convert`` for :func:`add_field_argument`: the flag's JSON text as a mapping, or one ConfigError line."""
+
+    def convert(text: str) -> dict:
+        try:
+            value = json.loads(text) if text.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{flag} is not JSON ({exc.msg}): give an object, e.g. '{{\"strict\": true}}'") from None
+        if not isinstance(value, dict):
+            raise ConfigError(f"{flag} must be a JSON object, got {text}")
+        return value
+
+    return convert
+
+
+def load_driver_config(cls, parser, namespace):
+    """A driver's config: its ``--config`` recipe, then ``--set``, then its flags (a flag wins, as in TRL's)."""
+    overrides = {**parse_set(getattr(namespace, "set", None)), **flag_overrides(parser, namespace)}
+    return load(cls, getattr(namespace, "config", None), overrides)

@@ -15,6 +15,9 @@ no recipe goes unchecked:
 * ``demo`` — ``demo/config.yaml`` and ``ablation/tiny_student.yaml``: ``DemoConfig`` loads, and its RRR stage's
   ``RRRConfig``/``ModelConfig`` build as the pipeline builds them;
 * ``ablation`` — ``ablation/*.yaml`` (but the student): ``AblationConfig`` loads and every arm recipe it names exists;
+* ``eval``, ``mine``, ``curriculum`` — a driver recipe under ``eval/``, ``mine/`` or ``curriculum/`` (e.g.
+  ``smoke/eval/countdown.yaml``): it loads into the driver's config (``EvalRunConfig``, ``MiningRunConfig``,
+  ``CurriculumRunConfig``) exactly as ``rrr eval|mine|curriculum --config`` loads it, and its task constructs;
 * ``accelerate`` — ``accelerate_configs/*.yaml``: below.
 
 Every recipe is read by ``rrr.utils.config.load_yaml`` (``include:`` expanded), as the drivers read it.
@@ -46,6 +49,7 @@ import argparse
 import contextlib
 import dataclasses
 import difflib
+import functools
 import io
 import os
 from pathlib import Path
@@ -267,6 +271,39 @@ def check_ablation(path) -> None:
         raise RecipeError(f"{path}: student recipe {config.student} is missing")
 
 
+def _driver_config_class(kind: str):
+    if kind == "eval":
+        from rrr.evaluation.evaluate import EvalRunConfig
+
+        return EvalRunConfig
+    if kind == "mine":
+        from rrr.evaluation.mining import MiningRunConfig
+
+        return MiningRunConfig
+    from rrr.curriculum.pipeline import CurriculumRunConfig
+
+    return CurriculumRunConfig
+
+
+def check_driver_recipe(path, kind: str) -> None:
+    """An eval/mine/curriculum recipe loads into its driver's config as ``--config`` loads it; its task constructs.
+
+    Nothing is loaded or written: the model and the output directory are the run's to check when it starts."""
+    from rrr.tasks import get_task
+    from rrr.utils.cli import ConfigError
+    from rrr.utils.config import load
+
+    path = Path(path)
+    try:
+        config = load(_driver_config_class(kind), str(path))
+    except ConfigError as exc:
+        raise RecipeError(f"{path}: {str(exc).removeprefix(f'{path}: ')}") from None
+    try:
+        get_task(config.task, **config.task_kwargs)
+    except Exception as exc:
+        raise RecipeError(f"{path}: task {config.task!r} with task_kwargs {config.task_kwargs}: {exc}") from exc
+
+
 def _sft_classes():
     from trl import ModelConfig
 
@@ -281,6 +318,9 @@ def _dpo_classes():
     return (DPOConfig, ModelConfig)
 
 
+#: Driver recipes, by the directory they live in (``recipes/<anything>/<kind>/*.yaml``).
+DRIVER_KINDS = ("eval", "mine", "curriculum")
+
 #: What each kind of file is checked with (see the module docstring).
 CHECKS = {
     "rrr": check_recipe,
@@ -289,6 +329,7 @@ CHECKS = {
     "dpo": lambda p: check_trl_arm(p, _dpo_classes(), []),
     "demo": check_demo,
     "ablation": check_ablation,
+    **{kind: functools.partial(check_driver_recipe, kind=kind) for kind in DRIVER_KINDS},
     "accelerate": check_accelerate_config,
 }
 
@@ -299,6 +340,8 @@ def kind_of(path) -> str | None:
     parts = path.resolve().parts
     if path.parent.name == "accelerate_configs":
         return "accelerate"
+    if path.parent.name in DRIVER_KINDS and "ablation" not in parts:
+        return path.parent.name
     if path.parent.name == "rrr" and path.name.startswith("config_"):
         return "rrr"
     if path.parent.name == "sft" and path.name.startswith("config_"):
@@ -327,8 +370,8 @@ def check_file(path) -> None:
         kind = "rrr"  # a file named on the command line, outside recipes/: a training recipe, as train_grpo reads it
     if kind is None:
         raise RecipeError(
-            f"{path}: not a kind of recipe the checker knows (rrr/sft/demo/ablation/accelerate by location): "
-            "add it to rrr.utils.recipes.kind_of so it is checked"
+            f"{path}: not a kind of recipe the checker knows (rrr/sft/demo/ablation/eval/mine/curriculum/accelerate, "
+            "by location): add it to rrr.utils.recipes.kind_of so it is checked"
         )
     CHECKS[kind](path)
 
