@@ -25,7 +25,8 @@ STUDENT = {
     "seed": 1,
     "model": {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "vocab_size": 400, "tokenizer_problems": 200},
     "data": {"sft_problems": 256, "reflection_problems": 16, "mining_problems": 16, "test_problems": 16},
-    "sft": {"max_steps": 4, "batch_size": 32, "warmup_steps": 0, "include_reflections": False},
+    "sft": {"max_steps": 4, "per_device_train_batch_size": 32, "warmup_steps": 0},
+    "sft_include_reflections": False,
 }
 
 

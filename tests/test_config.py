@@ -13,7 +13,7 @@ from rrr.ablation.runner import AblationConfig
 from rrr.curriculum.dataset import CurriculumConfig
 from rrr.curriculum.pipeline import CurriculumRunConfig, SFTOptions
 from rrr.curriculum.sft import CurriculumSFTConfig
-from rrr.demo.config import ControlSpec, DataSpec, DemoConfig, MiningSpec, ModelSpec, SFTSpec
+from rrr.demo.config import ControlSpec, DataSpec, DemoConfig, MiningSpec, ModelSpec
 from rrr.evaluation.evaluate import EvalConfig, EvalRunConfig
 from rrr.evaluation.frozen import FrozenConfig
 from rrr.evaluation.mining import MiningConfig, MiningRunConfig
@@ -39,7 +39,6 @@ CONFIGS = [
     DemoConfig,
     ModelSpec,
     DataSpec,
-    SFTSpec,
     MiningSpec,
     ControlSpec,
 ]
@@ -110,6 +109,16 @@ def test_nested_sections_are_the_real_configs_and_start_from_their_defaults():
     with pytest.raises(ConfigError, match="set by the demo pipeline"):
         DemoConfig.from_dict({"rrr": {"output_dir": "x"}})
     assert set(ModelConfig.__dataclass_fields__) & set(RRRConfig.__dataclass_fields__) == set()
+    # the SFT section is CurriculumSFTConfig fields over the demo's defaults (no SFTSpec copy with its own names)
+    sft = DemoConfig.from_dict({"sft": {"max_steps": 7}}).sft
+    assert sft["max_steps"] == 7 and sft["per_device_train_batch_size"] == 64 and sft["use_cpu"] is True
+    assert set(sft) <= set(CurriculumSFTConfig.__dataclass_fields__)
+    with pytest.raises(ConfigError, match=r"sft\.batch_size is now per_device_train_batch_size"):
+        DemoConfig.from_dict({"sft": {"batch_size": 8}})
+    with pytest.raises(ConfigError, match=r"sft\.max_steps must be an integer"):
+        DemoConfig.from_dict({"sft": {"max_steps": "many"}})
+    with pytest.raises(ConfigError, match="sft: dataset_path are set by the demo pipeline"):
+        DemoConfig.from_dict({"sft": {"dataset_path": "x"}})
 
 
 def test_ablation_arms_share_one_budget():

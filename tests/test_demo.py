@@ -26,7 +26,7 @@ TINY = {
     "seed": 3,
     "model": {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "vocab_size": 400, "tokenizer_problems": 200},
     "data": {"sft_problems": 192, "reflection_problems": 64, "mining_problems": 96, "test_problems": 48},
-    "sft": {"max_steps": 3, "batch_size": 16, "warmup_steps": 0},
+    "sft": {"max_steps": 3, "per_device_train_batch_size": 16, "warmup_steps": 0},
     "mining": {"greedy": True, "sampled_k": 1},
     # the demo's RRR recipe (shared with the tiny ablation), 2 tasks x 2 reflections per step
     "rrr": {
@@ -217,7 +217,8 @@ def test_sft_teaches_the_answer_format_and_its_range(tmp_path):
             "seed": 3,
             "model": {"hidden_size": 64, "num_layers": 2, "num_heads": 4, "tokenizer_problems": 300},
             "data": {"sft_problems": 3000, "reflection_problems": 64, "mining_problems": 64, "test_problems": 200},
-            "sft": {"max_steps": 160, "batch_size": 32, "learning_rate": 3e-3, "include_reflections": False},
+            "sft": {"max_steps": 160, "per_device_train_batch_size": 32, "learning_rate": 3e-3},
+            "sft_include_reflections": False,
         }
     )
     pipeline = DemoPipeline(config, progress=lambda line: None)

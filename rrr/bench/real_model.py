@@ -261,7 +261,7 @@ def best_config(out: str, control: bool, rrr_steps: int = 30):
     d = config.to_dict()
     d["output_dir"] = os.path.join(out, "best")
     d["data"].update(sft_problems=1500, reflection_problems=600, mining_problems=400, test_problems=200)
-    d["sft"].update(max_steps=60, batch_size=8, learning_rate=5e-4, warmup_steps=5)
+    d["sft"].update(max_steps=60, per_device_train_batch_size=8, learning_rate=5e-4, warmup_steps=5)
     d["mining"].update(max_tokens=8)
     d["rrr"].update(  # RRRConfig + ModelConfig fields (the demo's rrr recipe)
         max_steps=rrr_steps,

@@ -7,7 +7,8 @@ outcome depend on the machine's load.
 
 The stages that run a library component are configured with that component's own config, under its own field
 names: ``rrr`` is a training recipe (``RRRConfig`` and ``ModelConfig`` fields — the same file the tiny ablation's RRR
-arm uses, ``recipes/demo/rrr.yaml``), ``eval`` is an ``EvalConfig``, ``paired`` a ``FrozenConfig``. Only what is the
+arm uses, ``recipes/demo/rrr.yaml``), ``sft`` is ``CurriculumSFTConfig`` fields over the demo's defaults
+(``SFT_DEFAULTS``), ``eval`` is an ``EvalConfig``, ``paired`` a ``FrozenConfig``. Only what is the
 demo's own (the tiny student, problem counts, the two mining passes, the control) has a class here.
 """
 
@@ -37,6 +38,45 @@ RRR_SET_BY_PIPELINE = (
     "seed",
     "data_seed",
 )
+#: The SFT warm start on the oracle curriculum (``rrr.curriculum``: ``build_curriculum`` + ``train_sft``), as
+#: ``CurriculumSFTConfig`` fields: the ``sft`` section's defaults, which the recipe's ``sft:`` keys override.
+#:
+#: * By steps (see the module docstring): 300 steps x 64 rows lands the first try at 88-91% (3 seeds), enough failures
+#:   to learn from. Answer rows alone learn slower: 500 steps gave 78%; the witness rows help counting.
+#: * Rows are batched at random. Length-grouped batches (``train_sampling_strategy="group_by_length"``) halve the time
+#:   but left the student at the majority baseline (36% first try vs 84% at the same steps): batches of only answer
+#:   rows or only retry rows.
+#: * A tiny CPU run: 256 tokens hold every row, nothing is saved but the final model, nothing is reported.
+SFT_DEFAULTS: dict[str, Any] = {
+    "max_steps": 300,
+    "per_device_train_batch_size": 64,
+    "learning_rate": 1e-3,
+    "lr_scheduler_type": "cosine",
+    "warmup_steps": 10,
+    "max_length": 256,
+    "use_cpu": True,
+    "bf16": False,
+    "report_to": "none",
+    "save_strategy": "no",
+}
+#: ``sft`` fields the pipeline sets itself (what the stage reads and writes, the task, the seeds derived from the
+#: run's ``seed``; ``merge`` is the pipeline class's): a recipe that states them is refused.
+SFT_SET_BY_PIPELINE = (
+    "output_dir",
+    "dataset_path",
+    "reflection_dataset_path",
+    "task",
+    "task_kwargs",
+    "merge",
+    "seed",
+    "data_seed",
+)
+#: Keys of the ``sft`` section before it held ``CurriculumSFTConfig`` fields, with what to write instead.
+SFT_RENAMED = {
+    "batch_size": "per_device_train_batch_size",
+    "include_reflections": "the top-level `sft_include_reflections`",
+}
+
 #: ``eval`` fields fixed by the demo (its task and held-out split); ``n`` and ``seed`` are ``data.test_problems`` and
 #: ``data.test_seed``.
 EVAL_FIXED = {"task": DEMO_TASK, "task_kwargs": {}, "split": "test", "source": None}
@@ -89,38 +129,6 @@ class DataSpec:
     mining_problems: int = 6000
     test_problems: int = 3000
     test_seed: int = 0
-
-
-@documented
-@dataclass
-class SFTSpec:
-    r"""Warm start on the oracle curriculum (``rrr.curriculum``: ``build_curriculum`` + ``train_sft``).
-
-    Rows are batched at random. Length-grouped batches (``train_sampling_strategy="group_by_length"``) halve the time
-    but left the student at the majority baseline (36% first try vs 84% at the same steps): batches of only answer
-    rows or only retry rows.
-
-    max_steps (`int`, defaults to `300`):
-        By steps (see the module docstring). 300 steps x 64 rows lands the first try at 88-91% (3 seeds): enough
-        failures to learn from. Answer rows alone learn slower: 500 steps gave 78%; the witness rows help counting.
-    batch_size (`int`, defaults to `64`):
-        Rows per step (`per_device_train_batch_size`).
-    learning_rate (`float`, defaults to `1e-3`):
-        Peak learning rate.
-    lr_scheduler_type (`str`, defaults to `"cosine"`):
-        TRL/transformers scheduler name.
-    warmup_steps (`int`, defaults to `10`):
-        Linear warm-up steps.
-    include_reflections (`bool`, defaults to `True`):
-        Train on the reflection and retry rows too (the student must know the formats before RRR can reward them).
-    """
-
-    max_steps: int = 300
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    lr_scheduler_type: str = "cosine"
-    warmup_steps: int = 10
-    include_reflections: bool = True
 
 
 @documented
@@ -181,8 +189,16 @@ class DemoConfig:
         The tiny student.
     data (`DataSpec`):
         Problem counts.
-    sft (`SFTSpec`):
-        The SFT warm start.
+    sft (`dict`):
+        The SFT warm start on the oracle curriculum: `CurriculumSFTConfig` fields (`rrr.curriculum.sft`, TRL's
+        `SFTConfig` names: `max_steps`, `per_device_train_batch_size`, `learning_rate`, ...) over the demo's
+        defaults (`SFT_DEFAULTS`: 300 steps of 64 rows at 1e-3, cosine, 10 warm-up steps, on the CPU). The pipeline
+        sets `output_dir`, `dataset_path`, `reflection_dataset_path`, `task`, `task_kwargs`, `merge`, `seed` and
+        `data_seed` (the recipe may not) and prints progress every tenth of `max_steps` (`logging_steps`,
+        `disable_tqdm`, `log_level`).
+    sft_include_reflections (`bool`, defaults to `True`):
+        Train the SFT student on the curriculum's reflection and retry rows too (the student must know the formats
+        before RRR can reward them).
     mining (`MiningSpec`):
         Failure mining.
     rrr (`dict`):
@@ -209,7 +225,8 @@ class DemoConfig:
     seed: int = 0
     model: ModelSpec = field(default_factory=ModelSpec)
     data: DataSpec = field(default_factory=DataSpec)
-    sft: SFTSpec = field(default_factory=SFTSpec)
+    sft: dict = field(default_factory=lambda: dict(SFT_DEFAULTS))
+    sft_include_reflections: bool = True
     mining: MiningSpec = field(default_factory=MiningSpec)
     rrr: dict = field(default_factory=dict)
     freeze_embeddings: bool = False
@@ -220,8 +237,16 @@ class DemoConfig:
     def __post_init__(self):
         from trl import ModelConfig
 
+        from rrr.curriculum.sft import CurriculumSFTConfig
         from rrr.training.config import RRRConfig
 
+        renamed = [f"sft.{key} is now {SFT_RENAMED[key]}" for key in self.sft if key in SFT_RENAMED]
+        if renamed:
+            raise ConfigError(f"{'; '.join(renamed)} (the section holds CurriculumSFTConfig fields)")
+        self.sft = {**SFT_DEFAULTS, **check_fields(self.sft, (CurriculumSFTConfig,), "sft")}
+        fixed = [key for key in SFT_SET_BY_PIPELINE if key in self.sft]
+        if fixed:
+            raise ConfigError(f"sft: {', '.join(fixed)} are set by the demo pipeline; remove them from the recipe")
         self.rrr = check_fields(self.rrr, (RRRConfig, ModelConfig), "rrr")
         fixed = [key for key in RRR_SET_BY_PIPELINE if key in self.rrr]
         if fixed:

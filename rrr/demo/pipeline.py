@@ -132,7 +132,7 @@ class DemoPipeline:
             "data": {k: c["data"][k] for k in ("sft_problems", "reflection_problems")},
             "generator": self.generator_fingerprint(),
         }
-        sft = {**base, **curriculum, "sft": c["sft"]}
+        sft = {**base, **curriculum, "sft": c["sft"], "sft_include_reflections": c["sft_include_reflections"]}
         test = {
             "test_problems": c["data"]["test_problems"],
             "test_seed": c["data"]["test_seed"],
@@ -301,29 +301,23 @@ class DemoPipeline:
     def train_sft(self, directory: str) -> dict:
         from rrr.curriculum import CurriculumSFTConfig, train_sft
 
-        s = self.config.sft
+        recipe = self.config.sft  # CurriculumSFTConfig fields over the demo's defaults (DemoConfig)
+        reflections = self.path("curriculum", REFLECTION_DIRNAME) if self.config.sft_include_reflections else None
         args = CurriculumSFTConfig(
-            output_dir=directory,
-            dataset_path=self.path("curriculum", "sft"),
-            reflection_dataset_path=self.path("curriculum", REFLECTION_DIRNAME) if s.include_reflections else None,
-            task=DEMO_TASK,
-            task_kwargs=TASK_KWARGS,
-            max_steps=s.max_steps,
-            per_device_train_batch_size=s.batch_size,
-            learning_rate=s.learning_rate,
-            lr_scheduler_type=s.lr_scheduler_type,
-            warmup_steps=s.warmup_steps,
-            max_length=256,
-            merge=self.sft_merge,
-            use_cpu=True,
-            bf16=False,
-            report_to="none",
-            save_strategy="no",
-            logging_steps=max(1, s.max_steps // 10),
-            disable_tqdm=True,
-            log_level="error",
-            seed=_seed(self.config, "sft"),
-            data_seed=_seed(self.config, "sft"),
+            **{
+                **recipe,
+                "output_dir": directory,
+                "dataset_path": self.path("curriculum", "sft"),
+                "reflection_dataset_path": reflections,
+                "task": DEMO_TASK,
+                "task_kwargs": TASK_KWARGS,
+                "merge": self.sft_merge,
+                "logging_steps": max(1, recipe.get("max_steps", 1) // 10),  # the progress lines
+                "disable_tqdm": True,
+                "log_level": "error",
+                "seed": _seed(self.config, "sft"),
+                "data_seed": _seed(self.config, "sft"),
+            }
         )
         model_args = self.sft_model_args()
         with _library_logging_off():
