@@ -1,4 +1,4 @@
-"""``rrr curriculum`` / ``scripts/run_curriculum.py``: parse -> ``rrr.curriculum.pipeline`` -> a summary.
+r"""``rrr curriculum`` / ``scripts/run_curriculum.py``: parse -> ``rrr.curriculum.pipeline`` -> a summary.
 
 Teacher -> curriculum -> student for one task, measured side by side (the Linguistic RL pipeline, reproducible).
 

@@ -1,4 +1,4 @@
-"""``rrr mine`` / ``scripts/mine_failures.py``: parse -> ``rrr.evaluation.mine_failures`` -> a dataset dir.
+r"""``rrr mine`` / ``scripts/mine_failures.py``: parse -> ``rrr.evaluation.mine_failures`` -> a dataset dir.
 
 Mine the student's failures (the paper's offline failure set) for `train_grpo.py --first_attempt_source column`.
 
