@@ -33,13 +33,12 @@ TINY_DEMO = """\
 seed: 3
 model: {hidden_size: 32, num_layers: 1, num_heads: 2, vocab_size: 400, tokenizer_problems: 200}
 data: {sft_problems: 192, reflection_problems: 64, mining_problems: 96, test_problems: 48}
-sft: {max_steps: 3, batch_size: 16, warmup_steps: 0}
+sft: {max_steps: 3, per_device_train_batch_size: 16, warmup_steps: 0}
 mining: {greedy: true, sampled_k: 1}
-rrr: {include: ROOT/recipes/demo/rrr.yaml, max_steps: 2, per_device_train_batch_size: 4, num_generations: 2,
-  warmup_steps: 0}
+rrr: {include: RECIPE, max_steps: 2, per_device_train_batch_size: 4, num_generations: 2, warmup_steps: 0}
 eval: {batch_size: 64}
 paired: {samples: 2}
-""".replace("ROOT/", ROOT + "/")
+""".replace("RECIPE", os.path.join(ROOT, "recipes", "demo", "rrr.yaml"))
 DEMO_STAGES = ("base", "curriculum", "sft", "eval-sft", "failures", "rrr", "eval-rrr", "paired")
 
 
