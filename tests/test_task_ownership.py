@@ -24,8 +24,6 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     "recipe does",
     ("demo/task.py", "rrr.tasks.scheduling_demo"): "re-export of the demo task's old import path (recipes, saved "
     "configs name rrr.demo.task:DemoSchedulingTask)",
-    ("bench/rollout.py", "countdown"): "the rollout benchmark times TRL's GRPO and RRR on one fixed task, with a "
-    "reward function written for its columns",
     **{
         ("bench/real_model.py", name): "the real-model report is a measurement of the built-in tasks on one named "
         "model (docs/real-model.md): which tasks it reports is its recipe"

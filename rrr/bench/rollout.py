@@ -60,9 +60,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from rrr.tasks import DEFAULT_TASK
 from rrr.utils.cli import ConfigError
 
-TASK = "countdown"
+#: The benchmark runs on the default task with generated data: a random tiny model fails every attempt there.
+TASK = DEFAULT_TASK
 
 
 @dataclass(frozen=True)
@@ -360,9 +362,11 @@ def measure_plain_step(args, workdir: str, max_completion_length: int) -> dict[s
     dataset = task.load(split="train", n=max(64, args.tasks * args.steps), seed=args.seed, source="generated")
     dataset = dataset.map(lambda ex: {"prompt": task.attempt_messages(dict(ex))})
 
-    def countdown_reward(completions, nums, target, **kwargs) -> list[float]:
+    def verifier_reward(completions, **columns) -> list[float]:
+        """The task's own verifier as plain GRPO's reward (TRL passes every dataset column as a list)."""
         texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
-        return [float(task.verify({"nums": n, "target": t}, x).passed) for x, n, t in zip(texts, nums, target)]
+        rows = [{name: columns[name][i] for name in task.required_columns} for i in range(len(texts))]
+        return [float(task.verify(row, text).passed) for row, text in zip(rows, texts)]
 
     config = GRPOConfig(
         **_common_args(args, os.path.join(workdir, "plain")),
@@ -371,7 +375,7 @@ def measure_plain_step(args, workdir: str, max_completion_length: int) -> dict[s
     )
     model, tokenizer = load_model(args)
     trainer = GRPOTrainer(
-        model=model, reward_funcs=[countdown_reward], args=config, train_dataset=dataset, processing_class=tokenizer
+        model=model, reward_funcs=[verifier_reward], args=config, train_dataset=dataset, processing_class=tokenizer
     )
     stats = _run_timed(trainer)
     stats["tokens_per_step"] = args.tasks * args.group * statistics.mean(_logged(trainer, "completions/mean_length"))
@@ -534,7 +538,7 @@ def report(args: RolloutBench, json_path: str | None = None) -> int:
     print(f"\n{format_table(rollout, training, host)}\n")
     print(
         f"RRR reflected on {rollout['rrr']['reflected_tasks_frac']:.0%} of its tasks (a random model fails every "
-        f"Countdown attempt, so each task costs 1 attempt + G reflections + G retries: the heavy case). Plain rollout: "
+        f"{TASK} attempt, so each task costs 1 attempt + G reflections + G retries: the heavy case). Plain rollout: "
         f"{rollout['rows_plain']} rows, max_new_tokens {rollout['plain']['max_new_tokens']}; plain step: "
         f"max_completion_length = min_new_tokens = {training['plain']['max_completion_length']}. "
         "tokens/s ratio < 1 and s/step ratio > 1 are the cost of three dependent generate calls.",
