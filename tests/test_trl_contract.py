@@ -56,3 +56,29 @@ def test_config_fields_rrr_reads():
         "log_completions",
     ):
         assert name in fields, name
+
+
+def test_none_reward_warning_is_silenced_for_skipped_rows_only():
+    """TRL's per-row "all rewards None" warning: its wording and logger are what the adapter filters on."""
+    import logging
+
+    import trl.trainer.grpo_trainer as grpo_module
+
+    from rrr.training import trl_adapter
+
+    assert trl_adapter._NONE_REWARD_WARNING in inspect.getsource(grpo_module)
+    logger = logging.getLogger("trl.trainer.grpo_trainer")
+    assert any(isinstance(f, trl_adapter._SkippedRowWarnings) for f in logger.filters)
+
+    def record(message):
+        return logging.LogRecord(logger.name, logging.WARNING, __file__, 1, message, None, None)
+
+    skipped = (
+        f"[RANK 0] {trl_adapter._NONE_REWARD_WARNING} for the following kwargs:\n{{'rrr_skipped': True, 'id': 'x'}}"
+    )
+    other = (
+        f"[RANK 1] {trl_adapter._NONE_REWARD_WARNING} for the following kwargs:\n{{'rrr_skipped': False, 'id': 'x'}}"
+    )
+    assert not all(f.filter(record(skipped)) for f in logger.filters)
+    assert all(f.filter(record(other)) for f in logger.filters)
+    assert all(f.filter(record("some other TRL warning")) for f in logger.filters)

@@ -8,7 +8,8 @@ generation) and reward functions that receive the rollout's extra fields — and
 2. ``vllm_generation`` / ``unwrap_model_for_generation``: to sample each RRR phase with the *current* policy on
    whichever engine TRL set up, with per-phase budgets and sampling, in lockstep across processes;
 3. ``_metrics``: to log RRR's own per-step metrics beside TRL's;
-4. the accelerator's sharding state, to reject layouts RRR does not support (``rrr.training.parallelism``).
+4. the accelerator's sharding state, to reject layouts RRR does not support (``rrr.training.parallelism``);
+5. the wording of TRL's "All reward functions returned None" warning, silenced for RRR's skipped rows only.
 
 ``tests/test_trl_contract.py`` fails loudly if any of these moves.
 """
@@ -16,6 +17,7 @@ generation) and reward functions that receive the rollout's extra fields — and
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 from collections.abc import Sequence
@@ -29,6 +31,20 @@ from rrr.generation.hf import hf_generate_ids, render_chat
 from rrr.tasks.base import Messages
 from rrr.training.parallelism import Layout, check_layout
 from rrr.utils.io import append_jsonl
+
+#: TRL warns, with the whole row, whenever every reward of a row is None. For RRR a None reward is by design: the task
+#: was solved at the first attempt (no reflection to score; counted as ``rrr/skipped_frac``), and that warning would
+#: print on nearly every step. Only those rows are silenced; a None reward from anything else still warns.
+_NONE_REWARD_WARNING = "All reward functions returned None"
+
+
+class _SkippedRowWarnings(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (_NONE_REWARD_WARNING in message and "'rrr_skipped': True" in message)  # after "[RANK n] "
+
+
+logging.getLogger("trl.trainer.grpo_trainer").addFilter(_SkippedRowWarnings())
 
 
 class RRRGRPOTrainer(GRPOTrainer):
