@@ -113,7 +113,7 @@ curriculum: tiny-model  ## Teacher self-improvement -> curriculum -> student SFT
 sft: tiny-model  ## Student SFT on a curriculum with SFT_CONFIG (run `make curriculum` first).
 	$(BIN)/accelerate launch --config_file recipes/accelerate_configs/cpu.yaml scripts/train_sft.py --config $(SFT_CONFIG)
 
-ablate: install  ## Ablation arms (base, SFT, RRR, SFT->RRR, outcome GRPO, reflection SFT/DPO), tiny default ~15 min: ABLATION=<yaml>.
+ablate: install  ## Ablation arms (base, SFT, RRR, SFT->RRR, outcome GRPO, reflection SFT/DPO), tiny default ~20 min: ABLATION=<yaml>.
 	OMP_NUM_THREADS=$(or $(OMP_NUM_THREADS),1) $(BIN)/python scripts/ablate.py --config $(ABLATION) \
 		$(if $(filter command line,$(origin TASK)),--task $(TASK),) $(if $(filter command line,$(origin MODEL)),--model $(MODEL),)
 

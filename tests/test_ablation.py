@@ -140,8 +140,8 @@ def _episode(task, example, attempt: str, reflections: list[tuple[str, str]]):
 
 def test_reflection_rows_keep_passing_reflections_and_pair_them_with_failing_ones():
     from rrr.ablation.reflection_data import reflection_rows
-    from rrr.demo.task import DemoSchedulingTask, direct_answer
     from rrr.tasks.scheduling import max_overlap
+    from rrr.tasks.scheduling_demo import DemoSchedulingTask, direct_answer
 
     task = DemoSchedulingTask()
     ex = task.generate(2, seed=0, split="train")
@@ -180,8 +180,8 @@ def test_reflection_sft_and_dpo_arms_train_on_the_collected_reflections(tmp_path
     """The two arms on the documented hand-over file ``data/self_reflections.json`` (what the collection writes;
     a shrunk random student never produces a passing reflection, so the rows are the oracle's witnesses here)."""
     from rrr.ablation.reflection_data import reflection_rows
-    from rrr.demo.task import DemoSchedulingTask, direct_answer
     from rrr.tasks.scheduling import max_overlap
+    from rrr.tasks.scheduling_demo import DemoSchedulingTask, direct_answer
     from rrr.utils.io import atomic_write_json
 
     config = shrunk_config(tmp_path, arms=["base", "reflection_sft", "reflection_dpo"])

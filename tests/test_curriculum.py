@@ -268,7 +268,7 @@ def test_balance_by_label_and_wilson():
 def test_task_hooks_shape_the_oracle_curriculum_and_retry_rows_teach_using_a_reflection(tmp_path):
     """A task's ``witness_reflection`` / ``synthesize_failure`` hooks replace the oracle's generic texts, and
     ``retry_rows`` adds, after each kept reflection, the retry with that reflection in context."""
-    from rrr.demo.task import DemoSchedulingTask, check_witness
+    from rrr.tasks.scheduling_demo import DemoSchedulingTask, check_witness
 
     task = DemoSchedulingTask()
     examples = task.generate(40, seed=1, split="train")

@@ -16,10 +16,10 @@ import pytest
 
 from rrr.demo.config import DEMO_TASK, DemoConfig
 from rrr.demo.pipeline import STAGE_FILE, DemoError, DemoPipeline
-from rrr.demo.task import DemoSchedulingTask, check_witness
 from rrr.evaluation.stats import paired_difference
 from rrr.tasks import get_task, last_answer
 from rrr.tasks.scheduling import max_overlap
+from rrr.tasks.scheduling_demo import DemoSchedulingTask, check_witness
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = {

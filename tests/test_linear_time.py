@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from rrr.demo import task as demo_task
 from rrr.tasks import countdown, get_task, scheduling
+from rrr.tasks import scheduling_demo as demo_task
 from rrr.tasks.apigen import calls as apigen_calls
 from rrr.tasks.apigen import verify as apigen_verify
 
@@ -276,7 +276,7 @@ CASES = {
     "scheduling": (get_task("scheduling"), {"meetings": [[9, 11], [10, 12], [11, 13]], "rooms": 2}),
     "scheduling_strict": (get_task("scheduling", strict=True), {"meetings": [[9, 11], [10, 12]], "rooms": 1}),
     "scheduling_min_rooms": (get_task("scheduling_min_rooms"), {"meetings": [[9, 11], [10, 12], [11, 13]]}),
-    "scheduling_demo": (get_task("rrr.demo.task:DemoSchedulingTask"), {"meetings": [[9, 11], [10, 12]]}),
+    "scheduling_demo": (get_task("scheduling_demo"), {"meetings": [[9, 11], [10, 12]]}),
 }
 
 

@@ -22,8 +22,6 @@ ROOT = Path(__file__).resolve().parent.parent / "rrr"
 EXCEPTIONS: dict[tuple[str, str], str] = {
     ("demo/config.py", "scheduling_demo"): "the demo is an experiment on one task; its config names it, as a "
     "recipe does",
-    ("demo/task.py", "rrr.tasks.scheduling_demo"): "re-export of the demo task's old import path (recipes, saved "
-    "configs name rrr.demo.task:DemoSchedulingTask)",
     **{
         ("bench/real_model.py", name): "the real-model report is a measurement of the built-in tasks on one named "
         "model (docs/real-model.md): which tasks it reports is its recipe"

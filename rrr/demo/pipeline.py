@@ -21,7 +21,7 @@ Re-running skips finished stages. A stage is finished when its ``stage.json`` (w
 records the settings the stage was built with, and a finished stage built with other settings is an error rather
 than a silent mix of two configurations. A stage without ``stage.json`` is removed and run again.
 
-The task is the min-rooms variant (``rrr.demo.task`` explains why YES/NO, even strict, lets RRR learn to flip). Two
+The task is the min-rooms variant (``rrr.tasks.scheduling_demo`` explains why YES/NO, even strict, lets RRR learn to flip). Two
 references keep the headline honest: the majority baseline (always the most common number of rooms), and the best
 *shift rule* on the frozen failures ("answer the failed number + s", with s chosen on the test failures themselves):
 what the failure signal alone is worth without looking at the meetings.

@@ -27,7 +27,7 @@ SFT student's failed attempts stated a peak in ``{rooms, rooms + 1}``, and a LoR
 answer a failure only rules out one number, so the reflection has to locate the peak. The majority baseline is then
 "always the most common number of rooms" (~39% on the test set), not 50%.
 
-Registered as ``get_task("scheduling_demo")`` (``rrr.demo`` runs it; ``rrr.demo.task`` re-exports this module).
+Registered as ``get_task("scheduling_demo")`` (``rrr.demo`` and the tiny ablation run it).
 """
 
 from __future__ import annotations
