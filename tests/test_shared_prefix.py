@@ -1,0 +1,147 @@
+"""Shared-prefix generation (``rrr.generation.prefix``) samples exactly what ``hf_generate_ids`` samples.
+
+Greedy: token for token, on the tiny model (with a leaky checkpoint generation_config) and on SmolLM2 when its
+directory exists. Sampled: the same draws for the same seed under every SamplingParams filter, and the first-token
+distribution over hundreds of rows matches the model's softmax (total-variation bound).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from rrr.generation.base import SamplingParams
+from rrr.generation.hf import eos_ids_of, hf_generate_ids
+from rrr.generation.prefix import hf_generate_ids_shared_prefix, longest_common_prefix, shared_prefix_generate_ids
+from rrr.models import build_tiny_model, build_tiny_tokenizer
+
+SMOLLM2 = Path(__file__).resolve().parents[1] / "runs" / "smollm2-135m-instruct"
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    tok = build_tiny_tokenizer()
+    model = build_tiny_model(tok, seed=3).eval()
+    # a checkpoint config that would change every output if it leaked (see tests/test_sampling.py)
+    model.generation_config.top_k = 1
+    model.generation_config.repetition_penalty = 3.0
+    model.generation_config.do_sample = True
+    model.generation_config.temperature = 0.1
+    return model, tok
+
+
+def random_ids(n: int, tok, gen: torch.Generator) -> list[int]:
+    special = {tok.pad_token_id, tok.eos_token_id}
+    ids = torch.randint(3, len(tok), (n * 2,), generator=gen).tolist()
+    return [t for t in ids if t not in special][:n]
+
+
+def group(tok, prefix_len: int, suffix_lens: list[int], seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    return random_ids(prefix_len, tok, gen), [random_ids(k, tok, gen) for k in suffix_lens]
+
+
+def test_longest_common_prefix():
+    assert longest_common_prefix([]) == []
+    assert longest_common_prefix([[1, 2, 3], [1, 2, 4], [1, 2]]) == [1, 2]
+    assert longest_common_prefix([[1, 2], [1, 2]]) == [1, 2]
+    assert longest_common_prefix([[5], [1]]) == []
+
+
+@pytest.mark.parametrize(
+    "prefix_len,suffix_lens,batch_size",
+    [
+        (30, [0, 0, 0, 0], 64),  # G reflections of one prompt
+        (25, [0, 3, 7, 1, 5, 0], 64),  # G retries: suffixes of different lengths, empty included
+        (25, [4, 0, 6, 2, 9], 2),  # several chunks: the prefix cache is copied per chunk
+        (1, [3, 0, 2], 64),  # nothing to share: falls back to hf_generate_ids
+    ],
+)
+def test_greedy_is_token_for_token_hf_generate_ids(tiny, prefix_len, suffix_lens, batch_size):
+    model, tok = tiny
+    prefix, suffixes = group(tok, prefix_len, suffix_lens, seed=prefix_len + len(suffix_lens))
+    params = SamplingParams(16, temperature=0.0)
+    want = hf_generate_ids(model, tok, [prefix + s for s in suffixes], params, batch_size=batch_size)
+    got = shared_prefix_generate_ids(model, tok, prefix, suffixes, params, batch_size=batch_size)
+    assert got == want
+    assert len({tuple(ids) for ids, _ in want}) > 1 or len(set(map(tuple, suffixes))) == 1
+    # and plain argmax (nothing of the checkpoint's top_k/penalty leaked): first token by teacher forcing
+    with torch.no_grad():
+        for s, (ids, _) in zip(suffixes, got):
+            logits = model(torch.tensor([prefix + s])).logits[0, -1]
+            assert ids[0] == int(logits.argmax())
+
+
+def test_drop_in_finds_the_common_prefix(tiny):
+    model, tok = tiny
+    prefix, suffixes = group(tok, 20, [2, 5, 0], seed=7)
+    prompts = [prefix + s for s in suffixes]
+    params = SamplingParams(10, temperature=0.0)
+    assert hf_generate_ids_shared_prefix(model, tok, prompts, params) == hf_generate_ids(model, tok, prompts, params)
+    assert shared_prefix_generate_ids(model, tok, prefix, [], params) == []
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        SamplingParams(12, temperature=1.0),
+        SamplingParams(12, temperature=0.7, top_p=0.9, top_k=20, min_p=0.02, repetition_penalty=1.3),
+    ],
+)
+def test_sampling_same_seed_same_draws(tiny, params):
+    """The prefix prefill draws no random numbers and the rows keep hf_generate_ids' order, so one seed gives the
+    same samples: every SamplingParams field acts exactly as in hf_generate_ids."""
+    model, tok = tiny
+    prefix, suffixes = group(tok, 24, [0, 0, 3, 6, 0, 2, 1, 0], seed=11)
+    prompts = [prefix + s for s in suffixes]
+    torch.manual_seed(5)
+    want = hf_generate_ids(model, tok, prompts, params)
+    torch.manual_seed(5)
+    got = shared_prefix_generate_ids(model, tok, prefix, suffixes, params)
+    assert got == want
+    assert len({tuple(ids) for ids, _ in got}) > 4, "samples collapsed: the checkpoint's top_k leaked"
+
+
+def tv_bound(p: torch.Tensor, n: int, slack: float) -> float:
+    """E[TV(empirical, p)] <= 0.5 * sum sqrt(p(1-p)/n); TV moves by <= 1/n per sample, so (McDiarmid)
+    P(TV > E + slack) <= exp(-2 n slack^2) (7e-4 at n=1000, slack 0.06)."""
+    return float(0.5 * torch.sqrt(p * (1 - p) / n).sum()) + slack
+
+
+def test_first_token_distribution_matches_the_softmax(tiny):
+    """1000 rows of one prefix at T=0.2: the empirical first-token distribution is within a TV bound of
+    softmax(logits / 0.2) by teacher forcing, and the same counts are far from the T=0.3 softmax (the test has power)."""
+    model, tok = tiny
+    prefix, _ = group(tok, 24, [], seed=13)
+    n, temperature = 1000, 0.2
+    torch.manual_seed(0)
+    outs = shared_prefix_generate_ids(model, tok, prefix, [[]] * n, SamplingParams(1, temperature=temperature))
+    counts = torch.bincount(torch.tensor([ids[0] for ids, _ in outs]), minlength=len(tok)).double()
+    with torch.no_grad():
+        logits = model(torch.tensor([prefix])).logits[0, -1].double()
+    probs = torch.softmax(logits / temperature, -1)
+    tv = 0.5 * float((counts / n - probs).abs().sum())
+    bound = tv_bound(probs, n, slack=0.06)
+    assert tv < bound, (tv, bound)
+    assert int((counts > 0).sum()) > 5, "a degenerate distribution tests nothing"
+    wrong = torch.softmax(logits / 0.3, -1)
+    assert 0.5 * float((counts / n - wrong).abs().sum()) > bound, "the bound is too loose to detect a wrong T"
+
+
+@pytest.mark.skipif(not (SMOLLM2 / "config.json").exists(), reason="runs/smollm2-135m-instruct not downloaded")
+def test_greedy_identical_on_smollm2():
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rrr.generation.hf import render_chat
+
+    tok = AutoTokenizer.from_pretrained(SMOLLM2)
+    model = AutoModelForCausalLM.from_pretrained(SMOLLM2).eval()
+    prompt = render_chat(tok, [{"role": "user", "content": "Name three colours of the sea."}])
+    suffixes = [[], tok.encode(" Blue"), tok.encode(" The sea can be")]
+    params = SamplingParams(8, temperature=0.0)
+    want = hf_generate_ids(model, tok, [prompt + s for s in suffixes], params, eos_ids=eos_ids_of(tok, model))
+    got = shared_prefix_generate_ids(model, tok, prompt, suffixes, params)
+    assert got == want
+    assert any(ids for ids, _ in got)
