@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import warnings
 
 import pytest
 from fake_vllm_server import FakeVLLMServer, completion_for
@@ -22,8 +23,21 @@ from rrr.models import build_tiny_tokenizer, save_tiny_model
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def run_two_ranks(tmp_path, mode: str, model_dir: str, server: str | None = None, timeout: int = 300) -> list[dict]:
-    out = tmp_path / mode
+#: A rank that dies in native code with this message (std::terminate on a still-joinable C++ thread) was seen once in
+#: about ten runs on a loaded 2-core machine, with no Python traceback from either rank. It is outside what these
+#: tests check (a deadlock still fails by timeout, a wrong pairing still fails its assertions), so such a run is
+#: repeated once, with a warning; a second abort fails the test.
+NATIVE_ABORT = "terminate called without an active exception"
+
+
+class NativeAbort(Exception):
+    """A rank aborted in native code (see ``NATIVE_ABORT``)."""
+
+
+def run_two_ranks(
+    tmp_path, mode: str, model_dir: str, server: str | None = None, timeout: int = 300, attempt: int = 0
+) -> list[dict]:
+    out = tmp_path / f"{mode}{attempt or ''}"
     out.mkdir()
     with socket.socket() as sock:  # a free port, so concurrent runs do not meet at the default 29500
         sock.bind(("127.0.0.1", 0))
@@ -37,8 +51,22 @@ def run_two_ranks(tmp_path, mode: str, model_dir: str, server: str | None = None
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         pytest.fail(f"the two ranks did not finish in {timeout} s: out of step in a collective (deadlock)")
+    if result.returncode != 0 and NATIVE_ABORT in result.stderr:
+        raise NativeAbort(result.stderr[-4000:])
     assert result.returncode == 0, result.stderr[-4000:]
     return [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
+
+
+def once_more_on_native_abort(run):
+    """``run(attempt)``, repeated once (attempt 1) if a rank aborted in native code; a second abort fails."""
+    try:
+        return run(0)
+    except NativeAbort as exc:
+        warnings.warn(f"a rank aborted in native code; running the two ranks once more:\n{exc}", stacklevel=2)
+    try:
+        return run(1)
+    except NativeAbort as exc:
+        pytest.fail(f"a rank aborted in native code twice:\n{exc}")
 
 
 def calls(record: dict) -> list[tuple]:
@@ -93,7 +121,7 @@ def model_dir(tmp_path_factory):
 
 @pytest.mark.slow
 def test_two_ranks_with_different_data_stay_in_lockstep_with_hf_generate(tmp_path, model_dir):
-    ranks = run_two_ranks(tmp_path, "hf", model_dir)
+    ranks = once_more_on_native_abort(lambda attempt: run_two_ranks(tmp_path, "hf", model_dir, attempt=attempt))
     assert_data_differed(ranks)
     assert calls(ranks[0]) == calls(ranks[1]), "the ranks made different generation calls"
     assert ranks[0]["steps"] == ranks[1]["steps"] == 4
@@ -103,9 +131,13 @@ def test_two_ranks_with_different_data_stay_in_lockstep_with_hf_generate(tmp_pat
 def test_two_ranks_train_only_their_own_completions_under_trl_server_mode(tmp_path, model_dir):
     tok = build_tiny_tokenizer()
     vocab = [tok.convert_tokens_to_ids(c) for c in "abcdefgh"]
-    with FakeVLLMServer(vocab, tok.eos_token_id) as server:
-        ranks = run_two_ranks(tmp_path, "server", model_dir, server=server.base_url)
-        sizes = list(server.request_sizes)
+
+    def run(attempt):  # a fresh server per attempt: it counts the requests of one run only
+        with FakeVLLMServer(vocab, tok.eos_token_id) as server:
+            ranks = run_two_ranks(tmp_path, "server", model_dir, server=server.base_url, attempt=attempt)
+            return ranks, list(server.request_sizes)
+
+    ranks, sizes = once_more_on_native_abort(run)
     assert_data_differed(ranks)
     assert calls(ranks[0]) == calls(ranks[1]), "the ranks made different generation calls"
     # one server request per call, carrying both ranks' equally padded rows
@@ -128,7 +160,7 @@ def test_two_ranks_train_only_their_own_completions_under_trl_server_mode(tmp_pa
 
 @pytest.mark.slow
 def test_outcome_budget_counts_every_rank_and_ranks_stop_together(tmp_path, model_dir):
-    ranks = run_two_ranks(tmp_path, "outcome", model_dir)
+    ranks = once_more_on_native_abort(lambda attempt: run_two_ranks(tmp_path, "outcome", model_dir, attempt=attempt))
     total = ranks[0]["local_tokens"] + ranks[1]["local_tokens"]
     for r in ranks:
         assert r["generated"] == pytest.approx(total), "the budget must count the tokens of every rank"
