@@ -14,7 +14,12 @@ import torch
 
 from rrr.generation.base import SamplingParams
 from rrr.generation.hf import eos_ids_of, hf_generate_ids
-from rrr.generation.prefix import hf_generate_ids_shared_prefix, longest_common_prefix, shared_prefix_generate_ids
+from rrr.generation.prefix import (
+    longest_common_prefix,
+    plan_prefix_groups,
+    prompt_tokens_saved,
+    shared_prefix_generate_ids,
+)
 from rrr.models import build_tiny_model, build_tiny_tokenizer
 
 SMOLLM2 = Path(__file__).resolve().parents[1] / "runs" / "smollm2-135m-instruct"
@@ -56,7 +61,7 @@ def test_longest_common_prefix():
         (30, [0, 0, 0, 0], 64),  # G reflections of one prompt
         (25, [0, 3, 7, 1, 5, 0], 64),  # G retries: suffixes of different lengths, empty included
         (25, [4, 0, 6, 2, 9], 2),  # several chunks: the prefix cache is copied per chunk
-        (1, [3, 0, 2], 64),  # nothing to share: falls back to hf_generate_ids
+        (1, [3, 0, 2], 64),  # nothing to share: exactly hf_generate_ids' chunk
     ],
 )
 def test_greedy_is_token_for_token_hf_generate_ids(tiny, prefix_len, suffix_lens, batch_size):
@@ -64,8 +69,12 @@ def test_greedy_is_token_for_token_hf_generate_ids(tiny, prefix_len, suffix_lens
     prefix, suffixes = group(tok, prefix_len, suffix_lens, seed=prefix_len + len(suffix_lens))
     params = SamplingParams(16, temperature=0.0)
     want = hf_generate_ids(model, tok, [prefix + s for s in suffixes], params, batch_size=batch_size)
-    got = shared_prefix_generate_ids(model, tok, prefix, suffixes, params, batch_size=batch_size)
+    stats = {}
+    got = shared_prefix_generate_ids(
+        model, tok, [prefix + s for s in suffixes], params, batch_size=batch_size, stats=stats
+    )
     assert got == want
+    assert (stats["prompt_tokens_saved"] > 0) == (prefix_len > 1)
     assert len({tuple(ids) for ids, _ in want}) > 1 or len(set(map(tuple, suffixes))) == 1
     # and plain argmax (nothing of the checkpoint's top_k/penalty leaked): first token by teacher forcing
     with torch.no_grad():
@@ -74,13 +83,46 @@ def test_greedy_is_token_for_token_hf_generate_ids(tiny, prefix_len, suffix_lens
             assert ids[0] == int(logits.argmax())
 
 
-def test_drop_in_finds_the_common_prefix(tiny):
+def test_several_groups_in_one_chunk_greedy(tiny):
+    """An RRR phase: several tasks' groups in one call, interleaved, prefixes of different lengths (left-padded in
+    the prefill) and a row that shares nothing."""
     model, tok = tiny
-    prefix, suffixes = group(tok, 20, [2, 5, 0], seed=7)
-    prompts = [prefix + s for s in suffixes]
+    a, sa = group(tok, 20, [2, 5, 0, 3], seed=7)
+    b, sb = group(tok, 33, [0, 0, 0], seed=8)
+    lone, _ = group(tok, 12, [], seed=9)
+    prompts = [a + sa[0], b + sb[0], a + sa[1], lone, b + sb[1], a + sa[2], b + sb[2], a + sa[3]]
     params = SamplingParams(10, temperature=0.0)
-    assert hf_generate_ids_shared_prefix(model, tok, prompts, params) == hf_generate_ids(model, tok, prompts, params)
-    assert shared_prefix_generate_ids(model, tok, prefix, [], params) == []
+    stats = {}
+    want = hf_generate_ids(model, tok, prompts, params)
+    assert shared_prefix_generate_ids(model, tok, prompts, params, stats=stats) == want
+    # a row must feed one token of its own: group a holds a bare `a` (19 cached), group b three identical rows (32)
+    assert stats["prompt_tokens_saved"] == 3 * 19 + 2 * 32
+    assert shared_prefix_generate_ids(model, tok, [], params) == []
+
+
+def test_plan_prefix_groups():
+    head = [9, 9]  # a template header every prompt shares
+    t1, t2 = head + list(range(10, 40)), head + list(range(50, 80))
+    prompts = [[*t1, 1], t2, [*t1, 2, 3], [*t1, 1], [*head, 7]]
+    groups = plan_prefix_groups(prompts)
+    assert [(g.rows, g.length) for g in groups] == [([0, 2, 3], len(t1)), ([1], len(t2) - 1), ([4], 2)]
+    assert prompt_tokens_saved(prompts, groups) == 2 * len(t1)
+    # identical rows: the prefix stops one token short, so every row feeds at least one token itself
+    assert [(g.rows, g.length) for g in plan_prefix_groups([[1, 2, 3]] * 3)] == [([0, 1, 2], 2)]
+    # a header alone is not worth splitting a long shared prefix for
+    assert len(plan_prefix_groups([[*t1, 1], [*t1, 2], head + [5] * 30])) == 2
+
+
+def test_plan_is_linear_on_pathological_rows():
+    """100 kB of one repeated token in every row: the plan compares each row with each group once, stopping at the
+    first mismatch, so it stays fast however long the rows are."""
+    import time
+
+    rows = [[5] * 100_000 + [k] for k in range(64)]
+    start = time.perf_counter()
+    groups = plan_prefix_groups(rows)
+    assert time.perf_counter() - start < 5
+    assert len(groups) == 1 and groups[0].length == 100_000
 
 
 @pytest.mark.parametrize(
@@ -99,7 +141,7 @@ def test_sampling_same_seed_same_draws(tiny, params):
     torch.manual_seed(5)
     want = hf_generate_ids(model, tok, prompts, params)
     torch.manual_seed(5)
-    got = shared_prefix_generate_ids(model, tok, prefix, suffixes, params)
+    got = shared_prefix_generate_ids(model, tok, prompts, params)
     assert got == want
     assert len({tuple(ids) for ids, _ in got}) > 4, "samples collapsed: the checkpoint's top_k leaked"
 
@@ -117,7 +159,7 @@ def test_first_token_distribution_matches_the_softmax(tiny):
     prefix, _ = group(tok, 24, [], seed=13)
     n, temperature = 1000, 0.2
     torch.manual_seed(0)
-    outs = shared_prefix_generate_ids(model, tok, prefix, [[]] * n, SamplingParams(1, temperature=temperature))
+    outs = shared_prefix_generate_ids(model, tok, [prefix] * n, SamplingParams(1, temperature=temperature), 1000)
     counts = torch.bincount(torch.tensor([ids[0] for ids, _ in outs]), minlength=len(tok)).double()
     with torch.no_grad():
         logits = model(torch.tensor([prefix])).logits[0, -1].double()
@@ -142,6 +184,6 @@ def test_greedy_identical_on_smollm2():
     suffixes = [[], tok.encode(" Blue"), tok.encode(" The sea can be")]
     params = SamplingParams(8, temperature=0.0)
     want = hf_generate_ids(model, tok, [prompt + s for s in suffixes], params, eos_ids=eos_ids_of(tok, model))
-    got = shared_prefix_generate_ids(model, tok, prompt, suffixes, params)
+    got = shared_prefix_generate_ids(model, tok, [prompt + s for s in suffixes], params)
     assert got == want
     assert any(ids for ids, _ in got)

@@ -83,17 +83,31 @@ def clean_generation_config(model):
 
 
 def hf_generate_ids(
-    model, tokenizer, prompt_ids: list[list[int]], params: SamplingParams, batch_size: int = 64, eos_ids=None
+    model,
+    tokenizer,
+    prompt_ids: list[list[int]],
+    params: SamplingParams,
+    batch_size: int = 64,
+    eos_ids=None,
+    shared_prefix: bool = False,
+    stats: dict | None = None,
 ) -> list[tuple[list[int], bool]]:
     """Sample one completion per prompt with ``model.generate``; returns ``(token_ids, truncated)`` per prompt.
 
     Prompts are left-padded in chunks of ``batch_size``; each completion is cut after its first end-of-turn token.
     Sampling follows ``params`` exactly (see :func:`sampling_generation_config`), never the checkpoint's defaults.
+    ``shared_prefix`` prefills prompt prefixes shared by several rows once (same outputs, see
+    :mod:`rrr.generation.prefix`; ``stats`` then counts the prompt tokens it saved) on models that support it.
     """
     import torch
 
     if not prompt_ids:
         return []
+    if shared_prefix:
+        from rrr.generation.prefix import shared_prefix_generate_ids, supports_shared_prefix
+
+        if supports_shared_prefix(model):
+            return shared_prefix_generate_ids(model, tokenizer, prompt_ids, params, batch_size, eos_ids, stats=stats)
     eos_ids = eos_ids or eos_ids_of(tokenizer, model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(eos_ids))
     gen_config = sampling_generation_config(params, eos_ids, pad_id)
@@ -126,10 +140,21 @@ def hf_generate_ids(
 class HFGenerator:
     """Generate with a local ``transformers`` model (evaluation, failure mining, tests)."""
 
-    def __init__(self, model, tokenizer, batch_size: int = 64, chat_template_kwargs: dict | None = None):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        batch_size: int = 64,
+        chat_template_kwargs: dict | None = None,
+        shared_prefix: bool = True,
+    ):
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
+        #: prefill prompt prefixes shared by several rows once (same outputs; ``rrr.generation.prefix``)
+        self.shared_prefix = shared_prefix
+        #: prompt tokens fed / saved by shared prefixes over this generator's life (``hf_generate_ids``' ``stats``)
+        self.prefix_stats: dict = {}
         self.chat_template_kwargs = chat_template_kwargs or {}
         self.eos_ids = eos_ids_of(tokenizer, model)
 
@@ -139,7 +164,16 @@ class HFGenerator:
         if params.seed is not None:
             torch.manual_seed(params.seed)
         prompts = [render_chat(self.tokenizer, c, **self.chat_template_kwargs) for c in conversations]
-        outputs = hf_generate_ids(self.model, self.tokenizer, prompts, params, self.batch_size, self.eos_ids)
+        outputs = hf_generate_ids(
+            self.model,
+            self.tokenizer,
+            prompts,
+            params,
+            self.batch_size,
+            self.eos_ids,
+            shared_prefix=self.shared_prefix,
+            stats=self.prefix_stats,
+        )
         texts = self.tokenizer.batch_decode([ids for ids, _ in outputs], skip_special_tokens=True)
         return [
             Generation(text=text, token_ids=ids, prompt_ids=p, truncated=trunc)

@@ -100,6 +100,12 @@ class RRRConfig(GRPOConfig):
         A verifier that raises (or returns something other than a `Verdict`) scores the completion as failed, is
         logged once per error class and counted in `rrr/verifier_errors`; the run stops once more than this fraction
         of all verifications so far were errors (judged after the first 200). 1.0 never stops.
+    shared_prefix_generation (`bool`, defaults to `True`):
+        HF generate only (`use_vllm=False`): prefill a shared prompt prefix once per group of rows instead of once
+        per row (the G reflections of a task share their whole prompt, its G retries everything before the
+        reflection), then decode as usual. Same tokens at T=0 and the same random draws for a seed at T>0 as plain
+        generation (see `rrr.generation.prefix`); models with sliding-window or hybrid attention always use the
+        plain path. vLLM gets the same saving from its automatic prefix caching.
     log_episodes (`bool`, defaults to `True`):
         Append every episode (first attempt, reflection, retry, verdicts, reward, advantage) to
         `<output_dir>/episodes.jsonl`.
@@ -123,6 +129,7 @@ class RRRConfig(GRPOConfig):
     leak_penalty: float = 0.0
     no_signal_groups: str = "mask"
     max_verifier_error_rate: float = 0.05
+    shared_prefix_generation: bool = True
     log_episodes: bool = True
 
     def __post_init__(self):

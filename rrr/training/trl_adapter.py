@@ -207,6 +207,8 @@ class TrainerGenerator:
         self.hf_batch_size = hf_batch_size
         #: ``(local rows, rows sent to the engine)`` per call: what every rank must agree on (tests read it)
         self.calls: list[tuple[int, int]] = []
+        #: HF path: prompt tokens fed / saved by shared-prefix prefill (``RRRConfig.shared_prefix_generation``)
+        self.prefix_stats: dict = {}
 
     def render(self, conversation: Messages) -> list[int]:
         return render_chat(self.tokenizer, conversation, **self.trainer.chat_template_kwargs)
@@ -266,7 +268,14 @@ class TrainerGenerator:
         )
         with ctx as model, torch.no_grad(), _eval_mode(model):
             outs = hf_generate_ids(
-                model, self.tokenizer, prompts, params, self.hf_batch_size, eos_ids=set(trainer.eos_token_ids)
+                model,
+                self.tokenizer,
+                prompts,
+                params,
+                self.hf_batch_size,
+                eos_ids=set(trainer.eos_token_ids),
+                shared_prefix=bool(getattr(trainer.args, "shared_prefix_generation", False)),
+                stats=self.prefix_stats,
             )
         return [(ids, None, trunc) for ids, trunc in outs]
 
