@@ -106,6 +106,16 @@ class RRRConfig(GRPOConfig):
         reflection), then decode as usual. Same tokens at T=0 and the same random draws for a seed at T>0 as plain
         generation (see `rrr.generation.prefix`); models with sliding-window or hybrid attention always use the
         plain path. vLLM gets the same saving from its automatic prefix caching.
+    shared_prompt_scoring (`bool`, defaults to `False`):
+        Score the G rows of a GRPO group (identical prompts: task, failed attempt, reflection request) with one
+        forward pass over their shared prompt, whose keys/values the G completions then attend to, instead of G
+        passes over the same prompt; gradients are the same (summed through the shared activations). Only without
+        sharded parameters (no FSDP / ZeRO-3) and on models with full attention; other layouts use TRL's scoring.
+    signal_oversample (`float`, defaults to `0.0`):
+        Signal-aware batches (DAPO-style dynamic sampling), 0 = off. Each step also runs episodes on this fraction
+        more tasks, drawn from the training set, and fills the step's GRPO groups with the episodes whose
+        reflections earned different rewards first (groups with no signal, or solved at the first try, carry no
+        gradient). The bound on extra generation: 0.5 generates for at most 1.5x the tasks.
     log_episodes (`bool`, defaults to `True`):
         Append every episode (first attempt, reflection, retry, verdicts, reward, advantage) to
         `<output_dir>/episodes.jsonl`.
@@ -130,6 +140,8 @@ class RRRConfig(GRPOConfig):
     no_signal_groups: str = "mask"
     max_verifier_error_rate: float = 0.05
     shared_prefix_generation: bool = True
+    shared_prompt_scoring: bool = False
+    signal_oversample: float = 0.0
     log_episodes: bool = True
 
     def __post_init__(self):
