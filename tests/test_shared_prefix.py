@@ -7,6 +7,7 @@ distribution over hundreds of rows matches the model's softmax (total-variation 
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 
 import pytest
@@ -187,3 +188,163 @@ def test_greedy_identical_on_smollm2():
     got = shared_prefix_generate_ids(model, tok, [prompt + s for s in suffixes], params)
     assert got == want
     assert any(ids for ids, _ in got)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Carrying a call's cache into the next call (the next RRR phase extends the previous one's rows)
+# ------------------------------------------------------------------------------------------------------------------
+def test_carry_reuses_the_previous_calls_cache(tiny):
+    """Call 2's prompts extend call 1's rows (prompt + completion + a request): greedy outputs equal
+    hf_generate_ids', and the prompt + completion of each call-1 row is found in the carried cache, not fed again."""
+    from rrr.generation.prefix import KVCarry
+
+    model, tok = tiny
+    gen = torch.Generator().manual_seed(21)
+    firsts = [random_ids(n, tok, gen) for n in (18, 25, 9, 30)]
+    request = random_ids(7, tok, gen)
+    params = SamplingParams(6, temperature=0.0)
+    carry, stats = KVCarry(), {}
+    out1 = shared_prefix_generate_ids(model, tok, firsts, params, carry=carry, min_saving=0.0, stats=stats)
+    assert out1 == hf_generate_ids(model, tok, firsts, params)
+    assert stats.get("prompt_tokens_carried", 0) == 0  # nothing to carry from yet
+    seconds = [p + ids + request for p, (ids, _) in zip(firsts, out1)] + [firsts[0] + request]  # and a G-th row
+    stats = {}
+    out2 = shared_prefix_generate_ids(model, tok, seconds, params, carry=carry, stats=stats)
+    assert out2 == hf_generate_ids(model, tok, seconds, params)
+    # every row but the extra one holds its prompt + all but the last sampled token of call 1
+    assert stats["prompt_tokens_carried"] >= sum(len(p) + len(ids) - 1 for p, (ids, _) in zip(firsts, out1))
+    assert stats["prompt_tokens_saved"] >= stats["prompt_tokens_carried"]
+    # and a third call on unrelated prompts ignores the carried rows (exactly the plain path)
+    others = [random_ids(12, tok, gen) for _ in range(3)]
+    assert shared_prefix_generate_ids(model, tok, others, params, carry=carry) == hf_generate_ids(
+        model, tok, others, params
+    )
+
+
+def _episode_tokens(episodes):
+    return [
+        (
+            [a.generation.token_ids for a in ep.attempts if a.generation is not None],
+            [
+                (o.reflection.token_ids, o.reflection.prompt_ids, [g.token_ids for g in o.retries])
+                for o in ep.reflections
+            ],
+        )
+        for ep in episodes
+    ]
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_rrr_episodes_identical_with_shared_prefixes(tiny, temperature):
+    """The whole episode (attempts, G reflections, retries) on HFGenerator with shared prefixes and the carried cache
+    equals plain generation token for token: greedy, and sampled under one seed."""
+    from rrr.episode import EpisodeConfig, run_episodes
+    from rrr.generation import HFGenerator
+    from rrr.tasks import get_task
+
+    model, tok = tiny
+    task = get_task("countdown")
+    examples = task.generate(3, seed=4, split="train")
+    config = EpisodeConfig(
+        attempt=SamplingParams(12, temperature),
+        reflection=SamplingParams(12, temperature),
+        retry=SamplingParams(12, 0.0),
+        reflections_per_failure=4,
+    )
+    runs = {}
+    for shared in (False, True):
+        generator = HFGenerator(model, tok, shared_prefix=shared)
+        torch.manual_seed(9)
+        runs[shared] = (_episode_tokens(run_episodes(task, generator, examples, config)), generator.prefix_stats)
+    assert runs[True][0] == runs[False][0]
+    assert runs[True][1]["prompt_tokens_saved"] > 0.5 * runs[True][1]["prompt_tokens"]
+    assert sum(len(o[0]) for ep in runs[True][0] for o in ep[1]) > 0
+
+
+@pytest.mark.skipif(not (SMOLLM2 / "config.json").exists(), reason="runs/smollm2-135m-instruct not downloaded")
+def test_rrr_episodes_identical_on_smollm2():
+    """A real checkpoint (its chat template, EOS and generation_config): episodes equal plain generation at T=0, and
+    with natural-language reflections the retries find their reflection's row in the carried cache."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rrr.episode import EpisodeConfig, run_episodes
+    from rrr.generation import HFGenerator
+    from rrr.tasks import get_task
+
+    tok = AutoTokenizer.from_pretrained(SMOLLM2)
+    model = AutoModelForCausalLM.from_pretrained(SMOLLM2).eval()
+    task = get_task("countdown")
+    examples = task.generate(2, seed=1, split="train")
+    config = EpisodeConfig(
+        attempt=SamplingParams(24, 0.0),
+        reflection=SamplingParams(16, 0.0),
+        retry=SamplingParams(8, 0.0),
+        reflections_per_failure=2,
+    )
+    runs = {}
+    for mode in ("plain", "within calls", "carried"):
+        generator = HFGenerator(model, tok, shared_prefix=mode != "plain")
+        if mode == "within calls":
+            generator.kv_carry = None
+        runs[mode] = (_episode_tokens(run_episodes(task, generator, examples, config)), generator.prefix_stats)
+    assert runs["within calls"][0] == runs["plain"][0]
+    assert runs["carried"][0] == runs["plain"][0]
+    within, carried = runs["within calls"][1], runs["carried"][1]
+    assert within["prompt_tokens"] == carried["prompt_tokens"]
+    # reflections extend the attempts' rows, retries the reflections' rows: fewer tokens left to feed
+    assert carried["prompt_tokens_carried"] > 0
+    fed_within = within["prompt_tokens"] - within["prompt_tokens_saved"]
+    fed_carried = carried["prompt_tokens"] - carried["prompt_tokens_saved"]
+    assert fed_carried < 0.8 * fed_within, (fed_carried, fed_within)
+
+
+def test_training_is_unchanged_by_shared_prefixes(tmp_path):
+    """Two RRR steps on the trainer's HF path with `shared_prefix_generation` on and off: the same episodes (every
+    attempt, reflection and retry) and the same losses, since generation draws the same tokens."""
+    from trl import ModelConfig
+
+    from rrr.training import RRRConfig, build_trainer
+    from rrr.training.config import QUIET_CPU_RUN
+    from rrr.training.rollout import RRRRollout
+    from rrr.utils.io import read_jsonl
+
+    class KeepGenerators(RRRRollout):
+        made: typing.ClassVar[list] = []
+
+        def make_generator(self, trainer):
+            self.made.append(super().make_generator(trainer))
+            return self.made[-1]
+
+    results = {}
+    for shared in (False, True):
+        KeepGenerators.made = []
+        args = RRRConfig(
+            output_dir=str(tmp_path / f"run-{shared}"),
+            task="countdown",
+            dataset_source="generated",
+            dataset_size=32,
+            attempt_max_tokens=8,
+            max_completion_length=8,
+            retry_max_tokens=8,
+            num_generations=4,
+            per_device_train_batch_size=8,
+            max_steps=2,
+            learning_rate=1e-3,
+            no_signal_groups="keep",
+            shared_prefix_generation=shared,
+            **QUIET_CPU_RUN,
+            seed=0,
+        )
+        tok = build_tiny_tokenizer()
+        model = build_tiny_model(tok, seed=5)
+        trainer, _ = build_trainer(args, ModelConfig(), model=model, tokenizer=tok, rollout_factory=KeepGenerators)
+        trainer.train()
+        saved = sum(g.prefix_stats.get("prompt_tokens_saved", 0) for g in KeepGenerators.made)
+        assert len(KeepGenerators.made) == 2 and (saved > 0) == shared
+        episodes = read_jsonl(str(tmp_path / f"run-{shared}" / "episodes.jsonl"))
+        losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+        results[shared] = (episodes, losses)
+    assert len(results[True][0]) == 2 * 8
+    assert [e["reflection"] for e in results[True][0]] == [e["reflection"] for e in results[False][0]]
+    assert results[True][0] == results[False][0]
+    assert results[True][1] == pytest.approx(results[False][1], rel=1e-5, abs=1e-7)

@@ -91,13 +91,15 @@ def hf_generate_ids(
     eos_ids=None,
     shared_prefix: bool = False,
     stats: dict | None = None,
+    carry=None,
 ) -> list[tuple[list[int], bool]]:
     """Sample one completion per prompt with ``model.generate``; returns ``(token_ids, truncated)`` per prompt.
 
     Prompts are left-padded in chunks of ``batch_size``; each completion is cut after its first end-of-turn token.
     Sampling follows ``params`` exactly (see :func:`sampling_generation_config`), never the checkpoint's defaults.
     ``shared_prefix`` prefills prompt prefixes shared by several rows once (same outputs, see
-    :mod:`rrr.generation.prefix`; ``stats`` then counts the prompt tokens it saved) on models that support it.
+    :mod:`rrr.generation.prefix`; ``stats`` then counts the prompt tokens it saved) on models that support it, and
+    with ``carry`` (a ``KVCarry``) also reuses the cache the previous call on the same weights left behind.
     """
     import torch
 
@@ -107,7 +109,9 @@ def hf_generate_ids(
         from rrr.generation.prefix import shared_prefix_generate_ids, supports_shared_prefix
 
         if supports_shared_prefix(model):
-            return shared_prefix_generate_ids(model, tokenizer, prompt_ids, params, batch_size, eos_ids, stats=stats)
+            return shared_prefix_generate_ids(
+                model, tokenizer, prompt_ids, params, batch_size, eos_ids, stats=stats, carry=carry
+            )
     eos_ids = eos_ids or eos_ids_of(tokenizer, model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(eos_ids))
     gen_config = sampling_generation_config(params, eos_ids, pad_id)
@@ -155,6 +159,13 @@ class HFGenerator:
         self.shared_prefix = shared_prefix
         #: prompt tokens fed / saved by shared prefixes over this generator's life (``hf_generate_ids``' ``stats``)
         self.prefix_stats: dict = {}
+        #: the previous call's KV cache, reused where the next call's prompts extend it (the model's weights must not
+        #: change between calls: call ``kv_carry.clear()`` after updating them)
+        self.kv_carry = None
+        if shared_prefix:
+            from rrr.generation.prefix import KVCarry
+
+            self.kv_carry = KVCarry()
         self.chat_template_kwargs = chat_template_kwargs or {}
         self.eos_ids = eos_ids_of(tokenizer, model)
 
@@ -173,6 +184,7 @@ class HFGenerator:
             self.eos_ids,
             shared_prefix=self.shared_prefix,
             stats=self.prefix_stats,
+            carry=self.kv_carry,
         )
         texts = self.tokenizer.batch_decode([ids for ids, _ in outputs], skip_special_tokens=True)
         return [

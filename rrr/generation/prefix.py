@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from rrr.generation.base import SamplingParams
 from rrr.generation.hf import clean_generation_config, eos_ids_of, sampling_generation_config
@@ -46,12 +47,21 @@ def longest_common_prefix(sequences: list[list[int]]) -> list[int]:
 
 
 def _common_length(a: list[int], b: list[int], limit: int) -> int:
-    """Length of the common prefix of ``a`` and ``b``, at most ``limit`` (linear, stops at the first mismatch)."""
+    """Length of the common prefix of ``a`` and ``b``, at most ``limit``.
+
+    Binary search over slice comparisons: O(n log n) element comparisons, all in C, so a long shared prefix (the
+    whole prompt of G retries) costs microseconds rather than a Python loop per token."""
     n = min(len(a), len(b), limit)
-    k = 0
-    while k < n and a[k] == b[k]:
-        k += 1
-    return k
+    if a[:n] == b[:n]:
+        return n
+    lo, hi = 0, n  # a[:lo] == b[:lo] and a[:hi] != b[:hi]
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 @dataclass
@@ -93,33 +103,6 @@ def prompt_tokens_saved(prompts: list[list[int]], groups: list[PrefixGroup]) -> 
     return sum((len(g.rows) - 1) * g.length for g in groups)
 
 
-def _prefill_groups(model, prompts, groups, pad_id, device):
-    """One forward over the groups' prefixes (left-padded); returns ``(cache, width)`` with one cache row per group."""
-    import torch
-    from transformers import DynamicCache
-
-    width = max(g.length for g in groups)
-    ids = torch.full((len(groups), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(groups), width), dtype=torch.long)
-    for k, g in enumerate(groups):
-        if g.length:
-            ids[k, width - g.length :] = torch.tensor(prompts[g.rows[0]][: g.length], dtype=torch.long)
-            mask[k, width - g.length :] = 1
-    # what generate derives from a left-padded mask: real tokens count 0, 1, ...; padding gets a harmless 1
-    positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)
-    cache = DynamicCache(config=model.config)
-    with torch.no_grad():
-        model(
-            input_ids=ids.to(device),
-            attention_mask=mask.to(device),
-            position_ids=positions.to(device),
-            past_key_values=cache,
-            use_cache=True,
-            logits_to_keep=1,  # only the cache is wanted; skip the LM head on the prefixes
-        )
-    return cache, width
-
-
 def supports_shared_prefix(model) -> bool:
     """Decoder-only models with full attention on every layer: their ``DynamicCache`` rows can be gathered and
     extended as here. Sliding-window, hybrid (linear-attention/SSM) and encoder-decoder models use the plain path."""
@@ -134,6 +117,118 @@ def supports_shared_prefix(model) -> bool:
     return not (getattr(config, "sliding_window", None) and getattr(config, "use_sliding_window", True) is not False)
 
 
+@dataclass
+class _CachedChunk:
+    """One chunk's KV cache after ``generate``, and which real tokens each of its rows holds where."""
+
+    cache: Any  # transformers DynamicCache, one row per chunk row
+    tokens: list[list[int]]  # per row: the real token ids its cache holds, in order
+    slots: list[list[int]]  # per row: their indices along the cache's sequence axis (padding and post-EOS skipped)
+
+    @property
+    def width(self) -> int:
+        return int(self.cache.get_seq_length())
+
+
+class KVCarry:
+    """The KV cache of one generate call, offered to the next call of the same model and weights.
+
+    An RRR rollout's phases extend each other: a reflection prompt is the attempt prompt + the attempt + a request,
+    and a retry prompt is the reflection prompt + the reflection + a request. After a call, each row's cache already
+    holds its prompt and its completion, so the next phase only has to prefill its request. Holding one call's cache
+    costs about one phase's KV memory until the next call replaces it; the owner (one generator per rollout, or per
+    evaluation) drops it with itself. Never carry a cache across a weight update: the keys/values would be stale.
+    """
+
+    def __init__(self) -> None:
+        self.chunks: list[_CachedChunk] = []
+
+    def clear(self) -> None:
+        self.chunks = []
+
+    def best_source(self, prefix: list[int]) -> tuple[int, int, int]:
+        """``(chunk, row, shared)``: the cached row holding the longest start of ``prefix`` (``shared`` tokens).
+
+        A source is worth its width only when it is mostly used: at least half of its real tokens must be shared,
+        else every row gathered from it attends over masked columns for nothing."""
+        best = (-1, -1, 0)
+        for c, chunk in enumerate(self.chunks):
+            for q, tokens in enumerate(chunk.tokens):
+                shared = _common_length(tokens, prefix, len(prefix))
+                if shared > best[2] and 2 * shared >= len(tokens):
+                    best = (c, q, shared)
+        return best
+
+
+def plan_chunk(prompts: list[list[int]], carry: KVCarry | None):
+    """``(groups, sources, fed)``: how to prefill one chunk, and how many prompt tokens that feeds the model.
+
+    Two plans, the cheaper wins: shared prefixes within the chunk (:func:`plan_prefix_groups`; a group's prefix may
+    start from a row of the previous call's cache), or every row on its own from its best row in that cache (G
+    retries each extend their own reflection's row: only the retry request is left to feed)."""
+    groups = plan_prefix_groups(prompts)
+    sources = [_source(carry, prompts[g.rows[0]][: g.length]) for g in groups]
+    fed = _fed_tokens(prompts, groups, sources)
+    if carry is not None and carry.chunks:
+        singles = [PrefixGroup([r], max(0, len(p) - 1)) for r, p in enumerate(prompts)]
+        own = [_source(carry, p[: g.length]) for g, p in zip(singles, prompts)]
+        fed_own = _fed_tokens(prompts, singles, own)
+        if fed_own < fed:
+            return singles, own, fed_own
+    return groups, sources, fed
+
+
+def _source(carry: KVCarry | None, prefix: list[int]) -> tuple[int, int, int]:
+    return carry.best_source(prefix) if carry is not None else (-1, -1, 0)
+
+
+def _fed_tokens(prompts, groups, sources) -> int:
+    """Prompt tokens the model is fed: each group's prefix beyond its source once, then each row's own tokens."""
+    prefixes = sum(g.length - n for g, (_, _, n) in zip(groups, sources))
+    return prefixes + sum(len(p) for p in prompts) - sum(g.length * len(g.rows) for g in groups)
+
+
+def _gather_sources(model, carry: KVCarry, sources, device):
+    """One cache row per group, copied from its source row (left-padded to a common width; no source = all padding).
+
+    Returns ``(cache, width, mask, ids_at)``: the new ``DynamicCache``, its width, the attention mask over it (only the
+    shared real tokens of each source are 1) and, per group, ``(slot, token)`` pairs to write into ``input_ids``.
+    """
+    import torch
+    from transformers import DynamicCache
+
+    used = [(carry.chunks[c], q, n) for c, q, n in sources if n > 0]
+    width = max((chunk.width for chunk, _, _ in used), default=0)
+    mask = torch.zeros((len(sources), width), dtype=torch.long)
+    ids_at: list[list[tuple[int, int]]] = [[] for _ in sources]
+    cache = DynamicCache(config=model.config)
+    if width == 0:
+        return cache, 0, mask, ids_at
+    template = used[0][0].cache
+    for layer in range(len(template.layers)):
+        keys, values = [], []
+        ref = template.layers[layer].keys
+        for c, q, n in sources:
+            if n == 0:
+                keys.append(ref.new_zeros((ref.shape[1], width, ref.shape[3])))
+                values.append(keys[-1])
+                continue
+            src = carry.chunks[c].cache.layers[layer]
+            pad = width - src.keys.shape[2]
+            keys.append(torch.nn.functional.pad(src.keys[q], (0, 0, pad, 0)))
+            values.append(torch.nn.functional.pad(src.values[q], (0, 0, pad, 0)))
+        cache.update(torch.stack(keys).to(device), torch.stack(values).to(device), layer)
+    for k, (c, q, n) in enumerate(sources):
+        if n == 0:
+            continue
+        chunk = carry.chunks[c]
+        offset = width - chunk.width
+        slots = [offset + s for s in chunk.slots[q][:n]]
+        mask[k, slots] = 1
+        ids_at[k] = list(zip(slots, chunk.tokens[q][:n]))
+    return cache, width, mask, ids_at
+
+
 def shared_prefix_generate_ids(
     model,
     tokenizer,
@@ -143,11 +238,14 @@ def shared_prefix_generate_ids(
     eos_ids=None,
     min_saving: float = MIN_SAVING,
     stats: dict | None = None,
+    carry: KVCarry | None = None,
 ) -> list[tuple[list[int], bool]]:
     """Drop-in for :func:`hf_generate_ids` that prefills shared prefixes once; ``(token_ids, truncated)`` per row.
 
-    Same contract and same outputs (see the module docstring). ``stats``, when given, accumulates
-    ``prompt_tokens`` (what :func:`hf_generate_ids` would prefill) and ``prompt_tokens_saved``.
+    Same contract and same outputs (see the module docstring). ``carry`` (a :class:`KVCarry`) also reuses the cache
+    the previous call left in it and leaves this call's cache there for the next. ``stats``, when given, accumulates
+    ``prompt_tokens`` (what :func:`hf_generate_ids` would prefill), ``prompt_tokens_saved`` (of which not fed) and
+    ``prompt_tokens_carried`` (of which found in the previous call's cache).
     """
     import torch
 
@@ -156,29 +254,53 @@ def shared_prefix_generate_ids(
     eos_ids = eos_ids or eos_ids_of(tokenizer, model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(eos_ids))
     gen_config = sampling_generation_config(params, eos_ids, pad_id)
+    gen_config.return_dict_in_generate = True  # the cache comes back with the sequences, for ``carry``
     device = next(model.parameters()).device
     order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]))  # hf_generate_ids' order and chunks
     by_index: dict[int, tuple[list[int], bool]] = {}
+    kept: list[_CachedChunk] = []
     with torch.no_grad(), clean_generation_config(model):
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             prompts = [prompt_ids[i] for i in idx]
             total = sum(len(p) for p in prompts)
-            groups = plan_prefix_groups(prompts)
-            saved = prompt_tokens_saved(prompts, groups)
+            groups, sources, fed = plan_chunk(prompts, carry)
+            saved = total - fed
             use_cache = saved > 0 and saved >= min_saving * total
             if stats is not None:
                 stats["prompt_tokens"] = stats.get("prompt_tokens", 0) + total
                 stats["prompt_tokens_saved"] = stats.get("prompt_tokens_saved", 0) + (saved if use_cache else 0)
+                carried = sum(n for _, _, n in sources) if use_cache else 0
+                stats["prompt_tokens_carried"] = stats.get("prompt_tokens_carried", 0) + carried
             if use_cache:
-                out, offset = _generate_from_groups(model, prompts, groups, pad_id, device, gen_config)
+                out, width, real = _generate_from_groups(
+                    model, prompts, groups, sources, carry, pad_id, device, gen_config
+                )
             else:  # exactly hf_generate_ids' chunk
-                out, offset = _generate_plain(model, prompts, pad_id, device, gen_config)
+                out, width, real = _generate_plain(model, prompts, pad_id, device, gen_config)
+            rows = []
             for row, i in enumerate(idx):
-                seq = out[row, offset:].tolist()
+                seq = out.sequences[row, width:].tolist()
                 cut = next((k + 1 for k, t in enumerate(seq) if t in eos_ids), None)
                 by_index[i] = (seq[:cut], False) if cut is not None else (seq, True)
+                rows.append(seq[:cut] if cut is not None else seq)
+            if carry is not None:
+                kept.append(_cached_chunk(out.past_key_values, prompts, real, rows, width))
+    if carry is not None:
+        carry.chunks = kept
     return [by_index[i] for i in range(len(prompt_ids))]
+
+
+def _cached_chunk(cache, prompts, real, completions, width) -> _CachedChunk:
+    """What a chunk's cache holds per row: its prompt at ``real`` slots, then the completion tokens that were fed
+    back (``generate`` never feeds the last sampled token, and tokens after a row's end-of-turn are padding)."""
+    fed = int(cache.get_seq_length()) - width
+    tokens, slots = [], []
+    for p, slot_list, completion in zip(prompts, real, completions):
+        n = min(len(completion), fed)
+        tokens.append(list(p) + list(completion[:n]))
+        slots.append(list(slot_list) + list(range(width, width + n)))
+    return _CachedChunk(cache, tokens, slots)
 
 
 def _generate_plain(model, prompts, pad_id, device, gen_config):
@@ -191,19 +313,51 @@ def _generate_plain(model, prompts, pad_id, device, gen_config):
         input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
         attention[row, width - len(ids) :] = 1
     out = model.generate(
-        input_ids=input_ids.to(device), attention_mask=attention.to(device), generation_config=gen_config
+        input_ids=input_ids.to(device),
+        attention_mask=attention.to(device),
+        generation_config=gen_config,
     )
-    return out, width
+    real = [list(range(width - len(ids), width)) for ids in prompts]
+    return out, width, real
 
 
-def _generate_from_groups(model, prompts, groups, pad_id, device, gen_config):
-    """Rows laid out as ``[pad, cached prefix, pad, own tokens]``: the cached part is the group's prefix (the same
-    ids the prefill saw), the rest is fed by ``generate``."""
+def _generate_from_groups(model, prompts, groups, sources, carry, pad_id, device, gen_config):
+    """Rows laid out as ``[source cache | pad, group prefix | pad, own tokens]``.
+
+    Each group's cache row starts as its source row from the previous call (``carry``; only the shared tokens
+    unmasked), the rest of the group's prefix is prefilled on top in one forward over all groups, the rows gather
+    their group's row, and ``generate`` feeds each row's own tokens. Every real token keeps its position: position
+    ids count unmasked tokens, as ``generate`` does."""
     import torch
 
-    cache, cached = _prefill_groups(model, prompts, groups, pad_id, device)
-    group_of = [0] * len(prompts)
-    length_of = [0] * len(prompts)
+    if carry is not None:
+        cache, src_width, src_mask, ids_at = _gather_sources(model, carry, sources, device)
+    else:
+        from transformers import DynamicCache
+
+        cache, src_width = DynamicCache(config=model.config), 0
+        src_mask, ids_at = torch.zeros((len(groups), 0), dtype=torch.long), [[] for _ in groups]
+    feed = [prompts[g.rows[0]][n : g.length] for g, (_, _, n) in zip(groups, sources)]
+    feed_width = max(len(f) for f in feed)
+    group_mask = torch.cat([src_mask, torch.zeros((len(groups), feed_width), dtype=torch.long)], dim=1)
+    if feed_width:
+        ids = torch.full((len(groups), feed_width), pad_id, dtype=torch.long)
+        for k, f in enumerate(feed):
+            if f:
+                ids[k, feed_width - len(f) :] = torch.tensor(f, dtype=torch.long)
+                group_mask[k, src_width + feed_width - len(f) :] = 1
+        # what generate derives from the mask: real tokens count 0, 1, ...; padding gets a harmless 1
+        positions = (group_mask.cumsum(-1) - 1).masked_fill(group_mask == 0, 1)[:, src_width:]
+        model(
+            input_ids=ids.to(device),
+            attention_mask=group_mask.to(device),
+            position_ids=positions.to(device),
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,  # only the cache is wanted; skip the LM head on the prefixes
+        )
+    cached = src_width + feed_width
+    group_of, length_of = [0] * len(prompts), [0] * len(prompts)
     for k, g in enumerate(groups):
         for r in g.rows:
             group_of[r], length_of[r] = k, g.length
@@ -213,20 +367,29 @@ def _generate_from_groups(model, prompts, groups, pad_id, device, gen_config):
     n = len(prompts)
     input_ids = torch.full((n, cached + width), pad_id, dtype=torch.long)
     attention = torch.zeros((n, cached + width), dtype=torch.long)
-    for r, p in enumerate(prompts):
-        length = length_of[r]
-        if length:
-            input_ids[r, cached - length : cached] = torch.tensor(p[:length], dtype=torch.long)
-            attention[r, cached - length : cached] = 1
+    real = []
+    for r in range(n):
+        k = group_of[r]
+        attention[r, :cached] = group_mask[k]
+        slots = []
+        for slot, token in ids_at[k]:  # the source's tokens, where a repetition penalty reads them
+            input_ids[r, slot] = token
+            slots.append(slot)
+        f = feed[k]
+        if f:
+            input_ids[r, cached - len(f) : cached] = torch.tensor(f, dtype=torch.long)
+            slots.extend(range(cached - len(f), cached))
         input_ids[r, cached + width - len(rest[r]) :] = torch.tensor(rest[r], dtype=torch.long)
         attention[r, cached + width - len(rest[r]) :] = 1
+        slots.extend(range(cached + width - len(rest[r]), cached + width))
+        real.append(slots)
     out = model.generate(
         input_ids=input_ids.to(device),
         attention_mask=attention.to(device),
         past_key_values=cache,
         generation_config=gen_config,
     )
-    return out, cached + width
+    return out, cached + width, real
 
 
 def benchmark_shared_prefix(
