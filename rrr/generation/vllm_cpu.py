@@ -11,9 +11,13 @@ vLLM's CPU defaults suit a dedicated many-core server, not a laptop or a 2-core 
 * ``VLLM_ENABLE_V1_MULTIPROCESSING=0``: the engine runs in the calling process. A separate engine process
   busy-polls and was ~10x slower on 2 cores.
 
-and two engine arguments (:func:`cpu_engine_kwargs`): ``enforce_eager=True`` (no ``torch.compile``: a compile costs
-40 s to 2 min on a small CPU and gains little for small models) and ``dtype="float32"`` (vLLM otherwise downcasts an
-fp32 checkpoint to bf16 on CPU, so its samples and log-probs stop matching the fp32 policy the trainer scores).
+and three engine arguments (:func:`cpu_engine_kwargs`): ``enforce_eager=True`` (no ``torch.compile``: a compile costs
+40 s to 2 min on a small CPU and gains little for small models), ``dtype="float32"`` (vLLM otherwise downcasts an
+fp32 checkpoint to bf16 on CPU, so its samples and log-probs stop matching the fp32 policy the trainer scores) and
+``enable_prefix_caching=True`` (an RRR phase sends G rows that share a long prompt prefix, and the retry phase
+extends the reflection phase's prompts: automatic prefix caching computes each shared KV block once. vLLM 0.31
+enables it by default on CPU except for MLA models; rrr states it because TRL's colocated ``LLM`` passes nothing,
+and a platform default can change. TRL resets the cache at every weight sync, so it pays within a step's phases).
 
 Every setting is a default: an environment variable already set wins, and ``RRR_VLLM_CPU_COMPILE=1`` /
 ``RRR_VLLM_CPU_DTYPE=<dtype>`` (``auto`` leaves vLLM's choice) override the engine arguments. Nothing here imports
@@ -70,12 +74,13 @@ def configure_vllm_cpu_env(environ=None, cpu_count: int | None = None) -> dict[s
 
 
 def cpu_engine_kwargs(environ=None) -> dict:
-    """``vllm.LLM`` keywords for a CPU engine: eager fp32 unless ``RRR_VLLM_CPU_COMPILE`` / ``RRR_VLLM_CPU_DTYPE``."""
+    """``vllm.LLM`` keywords for a CPU engine: eager fp32 unless ``RRR_VLLM_CPU_COMPILE`` / ``RRR_VLLM_CPU_DTYPE``, and
+    prefix caching on (see the module docstring)."""
     environ = os.environ if environ is None else environ
     compile_flag = environ.get("RRR_VLLM_CPU_COMPILE", "0").strip().lower()
     if compile_flag not in ("0", "1", "false", "true", ""):
         raise ValueError(f"RRR_VLLM_CPU_COMPILE must be 0 or 1, got {environ['RRR_VLLM_CPU_COMPILE']!r}")
-    kwargs: dict = {"enforce_eager": compile_flag not in ("1", "true")}
+    kwargs: dict = {"enforce_eager": compile_flag not in ("1", "true"), "enable_prefix_caching": True}
     dtype = environ.get("RRR_VLLM_CPU_DTYPE", "float32").strip() or "float32"
     if dtype not in ("auto", "float32", "bfloat16", "float16"):
         raise ValueError(f"RRR_VLLM_CPU_DTYPE must be auto, float32, bfloat16 or float16, got {dtype!r}")
