@@ -28,6 +28,7 @@ def _check_row(row: dict, rows_per_batch: int) -> None:
     ro, step = row["rollout"], row["training_step"]
     assert _positive_finite(ro["ratio_tokens_per_s"], ro["rrr"]["tokens_per_s"], ro["plain"]["tokens_per_s"]), ro
     assert _positive_finite(step["ratio_s_per_step"], step["ratio_s_per_step_median"]), step
+    assert _positive_finite(ro["ratio_tokens_per_cpu_s"], step["ratio_cpu_s_per_step"]), (ro, step)
     # equal tokens on both sides of the rollout comparison (HF ignores end-of-turn; vLLM spreads RRR's count)
     assert ro["rrr"]["tokens_per_rollout"] == ro["plain"]["tokens_per_rollout"] > 0
     assert sum(ro["rrr"]["phase_tokens_per_rollout"].values()) == ro["rrr"]["tokens_per_rollout"] <= 20
@@ -47,6 +48,7 @@ def test_bench_rollout_hf_rows_report_finite_ratios_and_equal_tokens(tmp_path, c
     printed = capsys.readouterr().out
     assert bench.TABLE_HEADER in printed and "random tiny model fails every attempt" in printed
     data = json.loads(out.read_text())
+    assert data["complete"] is True and not data["skipped"]
     assert [(r["engine"], r["variant"]) for r in data["rows"]] == [("hf", "baseline"), ("hf", "prefix")]
     for row in data["rows"]:
         _check_row(row, rows_per_batch=2)
@@ -113,9 +115,10 @@ def test_the_table_compares_each_row_with_its_baseline():
     def row(variant: str, seconds: float) -> dict:
         training = {"rrr": {**step, "s_per_step": seconds}, "plain": step, "ratio_s_per_step": seconds}
         training |= {"ratio_s_per_step_median": seconds, "rollout_share_of_step": 0.5 / seconds}
+        training |= {"ratio_cpu_s_per_step": seconds}
         return {
             "batch": {"tasks": 2, "group": 4}, "engine": "hf", "variant": variant, "label": variant,
-            "rollout": {**rollout, "ratio_tokens_per_s": 0.5}, "training_step": training,
+            "rollout": {**rollout, "ratio_tokens_per_s": 0.5, "ratio_tokens_per_cpu_s": 0.5}, "training_step": training,
             "no_signal_token_share": 1.0, "no_signal_token_share_source": "rollout comparison",
         }  # fmt: skip
 
@@ -124,6 +127,7 @@ def test_the_table_compares_each_row_with_its_baseline():
     lines = [line for line in table.splitlines() if line.startswith("| 2x4 |")]
     assert "| 1.00x |" in lines[0] and "| 2.00x |" in lines[1], lines  # baseline s/step / this row's
     assert "10* | 20 | 0.50 |" in lines[0] and "| 100% (rollout) |" in lines[0]
+    assert lines[1].endswith("| 0.50, 2.00 |"), lines[1]  # the CPU-time ratios, rollout then step
 
 
 @pytest.mark.parametrize(

@@ -55,6 +55,12 @@ solves some tasks at the first attempt skips their reflections and retries and c
 early keep the batch's decode loop running until its longest row ends, which costs time without adding tokens; the
 plain side never stops early, so ratios where RRR stops at end-of-turn are conservative (plain-favouring).
 
+Every time is taken twice: wall clock (the table's main columns) and this process's CPU time (``process_time``,
+its last column). On a dedicated machine at one thread they agree; on cores shared with other jobs, wall time also
+counts the time spent waiting for a core, which no optimisation changes, and the CPU-time ratios are the steadier
+ones. ``--json`` is rewritten after every row (``complete: false`` until the end), so a long run that is interrupted
+keeps its finished rows.
+
 Threads: ``--threads`` (default 1) sets torch's intra-op threads for the run. Tiny models gain nothing from more,
 and on cores shared with other jobs multi-threaded kernels oversubscribe them and run several times slower and far
 noisier; pass ``--threads 0`` for torch's default (one per core) on a dedicated machine.
@@ -322,12 +328,13 @@ def no_signal_tokens(episodes) -> int:
 def _rrr_rollout(task, generator, examples, config) -> dict[str, Any]:
     from rrr.episode import run_episodes
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     episodes = run_episodes(task, generator, examples, config)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
     phase_tokens = {p: sum(ep.phase_tokens[p] for ep in episodes) for p in ("attempt", "reflection", "retry")}
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "tokens": sum(phase_tokens.values()),
         "phase_tokens": phase_tokens,
         "no_signal_tokens": no_signal_tokens(episodes),
@@ -348,13 +355,14 @@ class PlainHF:
 
         budget = max(1, math.ceil(total_tokens / len(prompts)))  # one budget per call: rounded up to whole rows
         params = SamplingParams(budget, temperature=1.0)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         outputs = hf_generate_ids(
             self.model, self.tokenizer, prompts, params, self.batch_size, eos_ids=_never_stop(self.model),
             shared_prefix=False,
         )  # fmt: skip
-        seconds = time.perf_counter() - start
-        return {"seconds": seconds, "tokens": sum(len(ids) for ids, _ in outputs), "max_new_tokens": [budget]}
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
+        tokens = sum(len(ids) for ids, _ in outputs)
+        return {"seconds": seconds, "cpu_seconds": cpu_seconds, "tokens": tokens, "max_new_tokens": [budget]}
 
 
 class PlainVLLM:
@@ -377,11 +385,12 @@ class PlainVLLM:
             VSP(**vllm_sampling_kwargs(SamplingParams(b, temperature=1.0)), ignore_eos=True, detokenize=False)
             for b in budgets
         ]
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         outs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], sps, use_tqdm=False)
-        seconds = time.perf_counter() - start
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
         return {
             "seconds": seconds,
+            "cpu_seconds": cpu_seconds,
             "tokens": sum(len(o.outputs[0].token_ids) for o in outs),
             "max_new_tokens": sorted(set(budgets)),
         }
@@ -414,10 +423,11 @@ def measure_rollout(args, task, tokenizer, generator, plain, batch: tuple[int, i
         torch.manual_seed(args.seed + i)
         plain_runs.append(plain.generate(plain_prompts(i), rrr_runs[-1]["tokens"]))
 
-    def rate(runs):
-        return sum(r["tokens"] for r in runs) / sum(r["seconds"] for r in runs)
+    def rate(runs, clock: str = "seconds"):
+        return sum(r["tokens"] for r in runs) / sum(r[clock] for r in runs)
 
     rrr_rate, plain_rate = rate(rrr_runs), rate(plain_runs)
+    rrr_cpu_rate, plain_cpu_rate = rate(rrr_runs, "cpu_seconds"), rate(plain_runs, "cpu_seconds")
     rrr_tokens = sum(r["tokens"] for r in rrr_runs)
     return {
         "rows_plain": rows,
@@ -426,6 +436,7 @@ def measure_rollout(args, task, tokenizer, generator, plain, batch: tuple[int, i
         "respect_eos": respect_eos,
         "rrr": {
             "tokens_per_s": rrr_rate,
+            "tokens_per_cpu_s": rrr_cpu_rate,
             "tokens_per_rollout": rrr_tokens / len(rrr_runs),
             "seconds_per_rollout": statistics.mean(r["seconds"] for r in rrr_runs),
             "phase_tokens_per_rollout": {
@@ -439,12 +450,14 @@ def measure_rollout(args, task, tokenizer, generator, plain, batch: tuple[int, i
         },
         "plain": {
             "tokens_per_s": plain_rate,
+            "tokens_per_cpu_s": plain_cpu_rate,
             "tokens_per_rollout": statistics.mean(r["tokens"] for r in plain_runs),
             "seconds_per_rollout": statistics.mean(r["seconds"] for r in plain_runs),
             "max_new_tokens": [r["max_new_tokens"] for r in plain_runs],
             "generate_calls": 1,
         },
         "ratio_tokens_per_s": rrr_rate / plain_rate,
+        "ratio_tokens_per_cpu_s": rrr_cpu_rate / plain_cpu_rate,
     }
 
 
@@ -474,16 +487,16 @@ def _step_timer():
     from transformers import TrainerCallback
 
     class StepTimer(TrainerCallback):
-        """Wall-clock time at every optimizer step's end (and at train begin)."""
+        """Wall-clock and process CPU time at every optimizer step's end (and at train begin)."""
 
         def __init__(self) -> None:
-            self.marks: list[float] = []
+            self.marks: list[tuple[float, float]] = []
 
         def on_train_begin(self, args, state, control, **kwargs):
-            self.marks = [time.perf_counter()]
+            self.marks = [(time.perf_counter(), time.process_time())]
 
         def on_step_end(self, args, state, control, **kwargs):
-            self.marks.append(time.perf_counter())
+            self.marks.append((time.perf_counter(), time.process_time()))
 
     return StepTimer()
 
@@ -496,12 +509,15 @@ def _run_timed(trainer) -> dict[str, Any]:
     trainer.remove_callback(PrinterCallback)
     trainer.add_callback(timer)
     trainer.train()
-    steps = [b - a for a, b in zip(timer.marks, timer.marks[1:])]
-    timed = steps[1:]
+    steps = [b[0] - a[0] for a, b in zip(timer.marks, timer.marks[1:])]
+    cpu = [b[1] - a[1] for a, b in zip(timer.marks, timer.marks[1:])]
+    timed, timed_cpu = steps[1:], cpu[1:]
     return {
         "step_seconds": steps,
+        "step_cpu_seconds": cpu,
         "s_per_step": statistics.mean(timed) if timed else float("nan"),
         "s_per_step_median": statistics.median(timed) if timed else float("nan"),
+        "cpu_s_per_step": statistics.mean(timed_cpu) if timed_cpu else float("nan"),
         "timed_steps": len(timed),
     }
 
@@ -621,6 +637,7 @@ def measure_training(args, model_dir, batch, engine, row: Row, workdir) -> dict:
         "plain": plain,
         "ratio_s_per_step": rrr["s_per_step"] / plain["s_per_step"],
         "ratio_s_per_step_median": rrr["s_per_step_median"] / plain["s_per_step_median"],
+        "ratio_cpu_s_per_step": rrr["cpu_s_per_step"] / plain["cpu_s_per_step"],
         "rollout_share_of_step": rrr["rollout_s_per_step"] / rrr["s_per_step"],
     }
 
@@ -662,8 +679,9 @@ def rollout_engine(engine: str, args: RolloutBench, model_dir: str, hf_model, to
         gc.collect()
 
 
-def measure_grid(args: RolloutBench, model_dir: str, workdir: str, skipped: list[str]) -> list[dict]:
-    """Every (engine, batch, variant) row: rollout comparison then training step, with a progress line each."""
+def measure_grid(args: RolloutBench, model_dir: str, workdir: str, skipped: list[str], on_row=None) -> list[dict]:
+    """Every (engine, batch, variant) row: rollout comparison then training step, with a progress line each;
+    ``on_row(results)`` after each row (the report saves what is measured so far)."""
     from rrr.generation.vllm import vllm_available
     from rrr.tasks import get_task
 
@@ -685,6 +703,8 @@ def measure_grid(args: RolloutBench, model_dir: str, workdir: str, skipped: list
                         _note(skipped, f"{engine}: no row for {row.label!r} (it applies to {', '.join(row.engines)})")
                         continue
                     results.append(measure_row(args, task, model_dir, hf_model, tokenizer, engine, batch, row, workdir))
+                    if on_row is not None:
+                        on_row(results)
         except EngineUnavailable as exc:
             _note(skipped, f"{engine} rows skipped: {exc}")
         finally:
@@ -751,7 +771,7 @@ def machine() -> dict[str, Any]:
 TABLE_HEADER = (
     "| batch | engine | RRR variant | rollout tok/s RRR | plain | RRR / plain | s/step RRR | plain GRPO "
     "| RRR / plain (mean) | (median) | step vs baseline | rollout share of step | no-signal token share "
-    "| tokens/step RRR : plain |"
+    "| tokens/step RRR : plain | CPU-time RRR / plain: rollout tok/s, s/step |"
 )
 
 
@@ -762,7 +782,7 @@ def format_table(results: list[dict], host: dict[str, Any], model: str) -> str:
         for r in results
         if r["variant"] == BASELINE
     }
-    lines = [TABLE_HEADER, "|---|---|---|" + "---:|" * 11]
+    lines = [TABLE_HEADER, "|---|---|---|" + "---:|" * 12]
     for r in results:
         ro, t = r["rollout"], r["training_step"]
         base = baseline.get((r["batch"]["tasks"], r["batch"]["group"], r["engine"]))
@@ -784,6 +804,7 @@ def format_table(results: list[dict], host: dict[str, Any], model: str) -> str:
             f"{t['rollout_share_of_step']:.0%}",
             f"{r['no_signal_token_share']:.0%}{source}",
             f"{t['rrr']['tokens_per_step']:,.0f} : {t['plain']['tokens_per_step']:,.0f}",
+            f"{ro['ratio_tokens_per_cpu_s']:.2f}, {t['ratio_cpu_s_per_step']:.2f}",
         ]
         lines.append(f"| {' | '.join(cells)} |")
     lines += [
@@ -807,7 +828,8 @@ def explanation(args: RolloutBench, results: list[dict]) -> str:
         "vLLM's RRR rollout stops at end-of-turn and its plain call spreads exactly as many tokens over its rows.",
         "Step: RRR s/step vs plain trl.GRPOTrainer s/step at the same tokens per step (plain max_completion_length = "
         "min tokens = RRR tokens / rows); 'step vs baseline' = baseline RRR s/step / this row's (> 1: faster); "
-        "'rollout share' = logged rrr/rollout_seconds / s/step.",
+        "'rollout share' = logged rrr/rollout_seconds / s/step. The last column is both ratios on this process's "
+        "CPU time instead of wall time: on a machine shared with other jobs, wall time also counts waiting for a core.",
     ]
     if shares and max(shares) >= 0.999:
         lines.append(
@@ -886,10 +908,33 @@ def report(args: RolloutBench, json_path: str | None = None) -> int:
     )
     start = time.perf_counter()
     skipped: list[str] = []
+    model = ""
+
+    def save(results: list[dict], complete: bool) -> None:
+        """Every number so far to ``--json`` (atomically): a long run interrupted keeps its finished rows."""
+        if not json_path:
+            return
+        from rrr.utils.io import atomic_write_json
+
+        atomic_write_json(
+            json_path,
+            {
+                "task": TASK,
+                "complete": complete,
+                "settings": dataclasses.asdict(args),
+                "machine": host,
+                "model": model,
+                "variants": [dataclasses.asdict(v) for v in VARIANTS],
+                "rows": results,
+                "skipped": skipped,
+                "total_seconds": time.perf_counter() - start,
+            },
+        )
+
     with tempfile.TemporaryDirectory(prefix="bench_rollout.") as workdir:
         model_dir = prepare_model_dir(args, workdir)
         model = model_description(args, load_model(model_dir)[0])
-        results = measure_grid(args, model_dir, workdir, skipped)
+        results = measure_grid(args, model_dir, workdir, skipped, on_row=lambda rows: save(rows, complete=False))
     total = time.perf_counter() - start
     host["torch_threads"] = min((r["torch_threads"] for r in results), default=host["torch_threads"])
     print(f"\n{format_table(results, host, model)}\n")
@@ -897,21 +942,7 @@ def report(args: RolloutBench, json_path: str | None = None) -> int:
     for line in skipped:
         print(f"skipped: {line}")
     print(f"total {total:.1f} s", flush=True)
+    save(results, complete=True)
     if json_path:
-        from rrr.utils.io import atomic_write_json
-
-        atomic_write_json(
-            json_path,
-            {
-                "task": TASK,
-                "settings": dataclasses.asdict(args),
-                "machine": host,
-                "model": model,
-                "variants": [dataclasses.asdict(v) for v in VARIANTS],
-                "rows": results,
-                "skipped": skipped,
-                "total_seconds": total,
-            },
-        )
         print(f"wrote {json_path}")
     return 0
