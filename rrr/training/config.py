@@ -112,10 +112,11 @@ class RRRConfig(GRPOConfig):
         passes over the same prompt; gradients are the same (summed through the shared activations). Only without
         sharded parameters (no FSDP / ZeRO-3) and on models with full attention; other layouts use TRL's scoring.
     signal_oversample (`float`, defaults to `0.0`):
-        Signal-aware batches (DAPO-style dynamic sampling), 0 = off. Each step also runs episodes on this fraction
-        more tasks, drawn from the training set, and fills the step's GRPO groups with the episodes whose
-        reflections earned different rewards first (groups with no signal, or solved at the first try, carry no
-        gradient). The bound on extra generation: 0.5 generates for at most 1.5x the tasks.
+        Signal-aware batches (DAPO-style dynamic sampling), 0 = off, at most 4. Each training step also runs
+        episodes on `ceil(groups x signal_oversample)` more tasks drawn from the training set (in the same three
+        generation calls), and an extra whose reflections earned different rewards replaces a batch group that has
+        no signal (all equal rewards, or solved at the first try: no gradient). The bound on extra generation: 0.5
+        generates for at most 1.5x the tasks. See `docs/signal-aware.md`.
     log_episodes (`bool`, defaults to `True`):
         Append every episode (first attempt, reflection, retry, verdicts, reward, advantage) to
         `<output_dir>/episodes.jsonl`.
@@ -183,6 +184,11 @@ class RRRConfig(GRPOConfig):
             raise ConfigError("attempt_temperature and retry_temperature must be >= 0")
         if self.leak_penalty < 0:
             raise ConfigError(f"leak_penalty must be >= 0 (it is subtracted), got {self.leak_penalty}")
+        if not 0 <= self.signal_oversample <= 4:  # 4: five times the generation; beyond, shrink the batch
+            raise ConfigError(
+                f"signal_oversample must be in [0, 4] (the fraction of extra tasks run per step), "
+                f"got {self.signal_oversample}; use 0 to turn it off or e.g. 0.5 to run half as many tasks again"
+            )
         if not 0 <= self.max_verifier_error_rate <= 1:
             raise ConfigError(f"max_verifier_error_rate must be in [0, 1], got {self.max_verifier_error_rate}")
         if self.generation_kwargs:

@@ -10,10 +10,16 @@ episode per group with the current policy and return, for every row, the **refle
 
 Groups whose first attempt passed have nothing to reflect on: they get a one-token dummy completion with
 ``env_mask=[0]`` and reward ``None`` (advantage 0, no weight in the loss normaliser) and are counted as skipped.
+Under ``no_signal_groups: mask`` a group whose reflections all earned the same reward gets such dummy rows too (with
+its true rewards), so the trainer scores one short row instead of G full ones (see :meth:`RRRRollout._assemble`).
+
+With ``signal_oversample > 0`` each step also runs episodes on a few extra training tasks and trains those whose
+groups have signal in place of the batch's groups that have none (``docs/signal-aware.md``).
 """
 
 from __future__ import annotations
 
+import math
 import random
 import time
 
@@ -70,9 +76,16 @@ def stored_first_attempts(task: Task, examples: list[dict], column: str) -> list
 class RRRRollout:
     """Callable ``rollout_func(prompts, trainer) -> dict`` for ``GRPOTrainer``."""
 
+    #: Rows of a masked no-signal group as one-token dummies (one short shared prompt per group) instead of its G real
+    #: reflections with ``env_mask`` zero: the same loss and gradient, fewer tokens scored (see :meth:`_assemble`).
+    #: A class attribute so that a test can build today's full masked rows and compare the two.
+    cheap_masked_rows: bool = True
+
     def __init__(self, task: Task, args):
         self.task = task
         self.args = args
+        #: Draws the extra tasks of ``signal_oversample``; created on the first step (it needs the process index).
+        self.extra_rng: random.Random | None = None
 
     def __call__(self, prompts: list, trainer) -> dict:
         start = time.perf_counter()
@@ -88,16 +101,62 @@ class RRRRollout:
             if any(prompts[g * group + j] != prompts[g * group] for j in range(group)):
                 raise RuntimeError("a GRPO group holds different prompts; TRL's RepeatSampler contract changed")
         examples = [rows[g * group] for g in range(n_groups)]
+        n_extra = self.extra_task_count(n_groups, trainer)
+        extras = self.draw_extra_tasks(trainer, n_extra, frozenset(self.task.example_id(ex) for ex in examples))
         first_attempts = None
         if self.args.first_attempt_source == "column":
-            first_attempts = stored_first_attempts(self.task, examples, self.args.first_attempt_column)
+            column = self.args.first_attempt_column
+            first_attempts = stored_first_attempts(self.task, examples + extras, column)
         generator = self.make_generator(trainer)
+        # the batch's own tasks and the extras in the same three phase calls: as many engine calls as without extras
         episodes = run_episodes(
-            self.task, generator, examples, episode_config_from_args(self.args, group), first_attempts=first_attempts
+            self.task,
+            generator,
+            examples + extras,
+            episode_config_from_args(self.args, group),
+            first_attempts=first_attempts,
         )
-        out = self._assemble(episodes, group, generator, trainer)
-        self._log(episodes, trainer, time.perf_counter() - start)
+        own, extra = episodes[:n_groups], episodes[n_groups:]
+        trained, replaced = select_signal_groups(own, extra)
+        out = self._assemble(trained, group, generator, trainer, replaced=replaced if n_extra else None)
+        self._log(episodes, trainer, time.perf_counter() - start, trained=trained, n_extra=len(extra))
         return out
+
+    # ----------------------------------------------------------------------------------------------------------------
+    def extra_task_count(self, n_groups: int, trainer) -> int:
+        """``ceil(n_groups * signal_oversample)`` extra tasks in training, none in evaluation (an evaluation scores the
+        batch it was given). It depends on the config and the batch shape only — the same on every rank, so every
+        rank's phase calls keep the same size."""
+        fraction = getattr(self.args, "signal_oversample", 0.0) or 0.0
+        if fraction <= 0 or not trainer.model.training:
+            return 0
+        return math.ceil(round(n_groups * fraction, 9))  # round: 10 * 0.3 is 3.0000000000000004, not 4 tasks
+
+    def draw_extra_tasks(self, trainer, n: int, exclude: frozenset[str] = frozenset()) -> list[dict]:
+        """``min(n, len(dataset))`` distinct rows of the trainer's training dataset, drawn with this rollout's own RNG,
+        avoiding the tasks in ``exclude`` (the batch's own: a task trained twice in one step would count double)
+        while the dataset has enough others.
+
+        Seeded from ``args.seed`` and the process index, so ranks draw different tasks and a rerun draws the same
+        ones; never the global ``random``/``torch`` RNGs, whose state decides sampling and dropout (drawing extras
+        must not change what the batch's own tasks sample). The count depends on ``n`` and the dataset's size only,
+        never on which tasks were drawn, so it is the same on every rank."""
+        if n == 0:
+            return []
+        dataset = trainer.train_dataset
+        if dataset is None or not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
+            raise RuntimeError(
+                "signal_oversample needs a map-style training dataset to draw extra tasks from; set signal_oversample: 0"
+            )
+        if self.extra_rng is None:
+            rank = trainer.accelerator.process_index
+            self.extra_rng = random.Random(f"rrr-signal-oversample:{self.args.seed}:{rank}")
+        candidates = [
+            dict(dataset[i]) for i in self.extra_rng.sample(range(len(dataset)), min(len(dataset), n + len(exclude)))
+        ]
+        fresh = [row for row in candidates if self.task.example_id(row) not in exclude]
+        repeats = [row for row in candidates if self.task.example_id(row) in exclude]
+        return (fresh + repeats)[:n]
 
     def make_generator(self, trainer):
         """The engine the episode runs on: the trainer's current policy (:class:`trl_adapter.TrainerGenerator`).
@@ -107,27 +166,50 @@ class RRRRollout:
         return adapter.TrainerGenerator(trainer)
 
     # ----------------------------------------------------------------------------------------------------------------
-    def _assemble(self, episodes: list[Episode], group: int, generator, trainer) -> dict:
+    def _assemble(
+        self, episodes: list[Episode], group: int, generator, trainer, replaced: dict[int, Episode] | None = None
+    ) -> dict:
+        """TRL's rows, G per episode in order: the reflections as completions, dummies where nothing is trained.
+
+        ``replaced`` (only with ``signal_oversample``) maps a group's position to the batch's own episode that an
+        extra replaced there; it adds the ``rrr_task_id`` field (the completions table's ``task_id`` column: the
+        table's ``prompt`` column shows the batch's dataset prompt, not the substitute's) and ``substitutes_for`` to
+        the episode records.
+
+        **Cheap masked rows.** Under ``no_signal_groups: mask`` the G rows of a no-signal group are one-token dummies
+        (``completion_ids=[eos]``, ``env_mask=[0]``) sharing one single-token prompt, with the group's true rewards.
+        TRL's loss is the same as with the G real reflections masked: every term of ``_compute_loss`` (policy, KL,
+        entropy mask, IS ratios) is multiplied by ``completion_mask * env_mask`` before it is reduced, so a row whose
+        mask is all zero adds exactly 0 to each numerator, and no row of it gradient; the normalisers do not change
+        either — ``dapo``/``bnpo``/``cispo``/``vespo`` divide by the number of unmasked tokens (0 from either row),
+        ``grpo``/``sapo`` average per-row means over the same number of rows (0 for either row: the row sum is 0 and
+        the denominator is clamped to 1), ``dr_grpo``/``luspo`` divide by the row count. The rewards, hence every
+        advantage (group- and batch-scaled alike), are the true ones. What differs is only the padding around the
+        other rows, which moves their positions and changes float rounding, not the value
+        (``tests/test_signal_aware.py`` compares loss and gradients both ways); and TRL's completion-length and
+        clipped-ratio logs, which now see a one-token row. ``episodes.jsonl`` keeps the real reflections.
+        """
         use_logprobs = adapter.uses_vllm(trainer)
         eos = trainer.processing_class.eos_token_id
         mask_no_signal = self.args.no_signal_groups == "mask"
-        out: dict[str, list] = {
-            k: []
-            for k in (
-                "prompt_ids",
-                "completion_ids",
-                "logprobs",
-                "env_mask",
-                "rrr_reward",
-                "rrr_skipped",
-                "rrr_retry_success",
-                "rrr_leaked",
-                "rrr_first_attempt",
-                "rrr_retry",
-            )
-        }
+        keys = [
+            "prompt_ids",
+            "completion_ids",
+            "logprobs",
+            "env_mask",
+            "rrr_reward",
+            "rrr_skipped",
+            "rrr_retry_success",
+            "rrr_leaked",
+            "rrr_first_attempt",
+            "rrr_retry",
+        ]
+        if replaced is not None:
+            keys.append("rrr_task_id")
+        out: dict[str, list] = {k: [] for k in keys}
         records: list[dict | None] = []
-        for ep in episodes:
+        for position, ep in enumerate(episodes):
+            first = len(out["prompt_ids"])
             if ep.solved_without_reflection:
                 dummy_prompt = generator.render(self.task.attempt_messages(ep.example))
                 for _ in range(group):
@@ -142,43 +224,69 @@ class RRRRollout:
                     out["rrr_first_attempt"].append(ep.attempt.text)
                     out["rrr_retry"].append("")
                     records.append(None)
-                continue
-            silent = mask_no_signal and ep.no_signal
-            for outcome in ep.reflections:
-                refl = outcome.reflection
-                out["prompt_ids"].append(refl.prompt_ids)
-                out["completion_ids"].append(refl.token_ids)
-                # None (not 0.0) where the engine reported no logprob: TRL then leaves that token's IS ratio at 1
-                out["logprobs"].append(refl.logprobs if refl.logprobs is not None else [None] * len(refl.token_ids))
-                out["env_mask"].append([0 if silent else 1] * len(refl.token_ids))
-                out["rrr_reward"].append(outcome.reward)
-                out["rrr_skipped"].append(False)
-                out["rrr_retry_success"].append(outcome.success_rate)
-                out["rrr_leaked"].append(outcome.leaked)
-                out["rrr_first_attempt"].append(ep.attempt.text)
-                out["rrr_retry"].append(outcome.retries[0].text)
-                records.append(
-                    {
-                        "task_id": ep.example_id,
-                        "first_attempt": ep.attempt.text,
-                        "first_attempt_verdict": ep.attempt.verdict.reason,
-                        "attempts_sampled": len(ep.attempts),
-                        "reflection": outcome.text,
-                        "reflection_tokens": len(refl.token_ids),
-                        "retries": [g.text for g in outcome.retries],
-                        "retry_passed": [v.passed for v in outcome.verdicts],
-                        "retry_verdicts": [v.reason for v in outcome.verdicts],
-                        "leaked": outcome.leaked,
-                        "reward": outcome.reward,
-                        "no_signal_group": ep.no_signal,
-                    }
-                )
+            else:
+                silent = mask_no_signal and ep.no_signal
+                cheap = silent and self.cheap_masked_rows
+                for outcome in ep.reflections:
+                    refl = outcome.reflection
+                    if cheap:  # one token of the real prompt: the same single-token prompt for the whole group
+                        out["prompt_ids"].append(list(ep.reflections[0].reflection.prompt_ids[:1]) or [eos])
+                        out["completion_ids"].append([eos])
+                        out["logprobs"].append([0.0])
+                        out["env_mask"].append([0])
+                    else:
+                        out["prompt_ids"].append(refl.prompt_ids)
+                        out["completion_ids"].append(refl.token_ids)
+                        # None (not 0.0) where the engine reported no logprob: TRL then leaves that token's IS ratio
+                        # at 1
+                        logprobs = refl.logprobs if refl.logprobs is not None else [None] * len(refl.token_ids)
+                        out["logprobs"].append(logprobs)
+                        out["env_mask"].append([0 if silent else 1] * len(refl.token_ids))
+                    out["rrr_reward"].append(outcome.reward)
+                    out["rrr_skipped"].append(False)
+                    out["rrr_retry_success"].append(outcome.success_rate)
+                    out["rrr_leaked"].append(outcome.leaked)
+                    out["rrr_first_attempt"].append(ep.attempt.text)
+                    out["rrr_retry"].append(outcome.retries[0].text)
+                    records.append(
+                        {
+                            "task_id": ep.example_id,
+                            "first_attempt": ep.attempt.text,
+                            "first_attempt_verdict": ep.attempt.verdict.reason,
+                            "attempts_sampled": len(ep.attempts),
+                            "reflection": outcome.text,
+                            "reflection_tokens": len(refl.token_ids),
+                            "retries": [g.text for g in outcome.retries],
+                            "retry_passed": [v.passed for v in outcome.verdicts],
+                            "retry_verdicts": [v.reason for v in outcome.verdicts],
+                            "leaked": outcome.leaked,
+                            "reward": outcome.reward,
+                            "no_signal_group": ep.no_signal,
+                        }
+                    )
+                    if replaced is not None and position in replaced:
+                        records[-1]["substitutes_for"] = replaced[position].example_id
+            if replaced is not None:
+                out["rrr_task_id"].extend([ep.example_id] * (len(out["prompt_ids"]) - first))
         if not use_logprobs:
             out["logprobs"] = None
         adapter.set_episode_records(trainer, records)
         return out
 
-    def _log(self, episodes: list[Episode], trainer, seconds: float) -> None:
+    def _log(
+        self,
+        episodes: list[Episode],
+        trainer,
+        seconds: float,
+        trained: list[Episode] | None = None,
+        n_extra: int = 0,
+    ) -> None:
+        """Per-step metrics over every episode run (the batch's own and any extras), plus what was trained.
+
+        ``trained`` (default: ``episodes``) are the step's GRPO groups; ``rrr/signal_group_frac`` is the fraction of
+        them with signal and ``rrr/tokens_per_signal_group`` every generated token of the step (extras included)
+        per such group — NaN on a step without one. Every rank logs every key, whatever its data."""
+        trained = episodes if trained is None else trained
         failed = [ep for ep in episodes if not ep.solved_without_reflection]
         outcomes = [o for ep in failed for o in ep.reflections]
         # the *first* attempt of each task only: resampled attempts (first_attempt_tries > 1) are drawn until one fails,
@@ -212,11 +320,16 @@ class RRRRollout:
         verdicts = [a.verdict for ep in episodes for a in ep.attempts] + [v for o in outcomes for v in o.verdicts]
         sums["rrr/verifier_errors"] = sum(v.error is not None for v in verdicts)
         counts["rrr/verifier_errors"] = len(verdicts)
+        signal_groups = sum(has_signal(ep) for ep in trained)
+        generated = sum(ep.generated_tokens for ep in episodes)
+        sums["rrr/signal_group_frac"], counts["rrr/signal_group_frac"] = signal_groups, len(trained)
+        sums["rrr/tokens_per_signal_group"], counts["rrr/tokens_per_signal_group"] = generated, signal_groups
         totals = adapter.log_metrics(trainer, sums, counts)
         self._check_verifier_errors(trainer, totals["rrr/verifier_errors"])
         adapter.log_scalar(trainer, "rrr/rollout_seconds", seconds)
         # every token the three phases generated: the compute budget that the outcome-GRPO ablation is matched to
-        adapter.log_total(trainer, "rrr/generated_tokens", sum(ep.generated_tokens for ep in episodes))
+        adapter.log_total(trainer, "rrr/generated_tokens", generated)
+        adapter.log_total(trainer, "rrr/oversampled_tasks", n_extra)
 
     def _check_verifier_errors(self, trainer, step_total: tuple[float, float]) -> None:
         """Stop (on every rank at once: the totals are global) once verifier errors pass the configured rate.
@@ -228,6 +341,25 @@ class RRRRollout:
         where = f"RRR training on task {self.task.name!r}"
         rate = self.args.max_verifier_error_rate
         check_verifier_error_rate(int(errors), int(total), rate, where, min_total=MIN_VERIFICATIONS)
+
+
+def has_signal(episode: Episode) -> bool:
+    """Whether the episode's GRPO group carries a gradient: it failed first, and its reflections' rewards differ."""
+    return not episode.solved_without_reflection and not episode.no_signal
+
+
+def select_signal_groups(own: list[Episode], extra: list[Episode]) -> tuple[list[Episode], dict[int, Episode]]:
+    """The step's groups: the batch's own episodes, each one without signal replaced, in order, by the next extra
+    episode with signal while any is left. Returns the episodes to train (one per own position) and, per replaced
+    position, the own episode it replaced. Own groups with signal always stay, at their position."""
+    substitutes = iter([ep for ep in extra if has_signal(ep)])
+    trained, replaced = [], {}
+    for position, ep in enumerate(own):
+        sub = None if has_signal(ep) else next(substitutes, None)
+        if sub is not None:
+            replaced[position] = ep
+        trained.append(ep if sub is None else sub)
+    return trained, replaced
 
 
 class ShuffledRewardRollout(RRRRollout):
@@ -270,13 +402,15 @@ def rrr_reward(
     rrr_first_attempt=None,
     rrr_retry=None,
     rrr_leaked=None,
+    rrr_task_id=None,
     log_extra=None,
     **kwargs,
 ) -> list[float | None]:
     """The RRR reward: the retry's verifier result (minus any leak penalty), computed in the rollout.
 
     ``None`` for groups solved at the first attempt (TRL turns it into advantage 0). The first attempt, retry and
-    leak flag become columns of TRL's completions table.
+    leak flag become columns of TRL's completions table, and so does the task id under ``signal_oversample`` (a
+    substituted group's rows are another task's than the table's ``prompt`` column shows).
     """
     if log_extra is not None:
         if rrr_first_attempt is not None:
@@ -285,4 +419,6 @@ def rrr_reward(
             log_extra("retry", list(rrr_retry))
         if rrr_leaked is not None:
             log_extra("leaked", [bool(x) for x in rrr_leaked])
+        if rrr_task_id is not None:
+            log_extra("task_id", [str(x) for x in rrr_task_id])
     return [None if skipped else float(r) for r, skipped in zip(rrr_reward, rrr_skipped)]
