@@ -154,8 +154,11 @@ def test_cpu_defaults_and_overrides():
     small, big = cpu_env_defaults(cpu_count=2), cpu_env_defaults(cpu_count=64)
     assert small["VLLM_CPU_OMP_THREADS_BIND"] == "nobind" and "VLLM_CPU_OMP_THREADS_BIND" not in big
     assert small["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0" and small["VLLM_CPU_KVCACHE_SPACE"] == "1"
-    assert cpu_engine_kwargs({}) == {"enforce_eager": True, "dtype": "float32"}
-    assert cpu_engine_kwargs({"RRR_VLLM_CPU_COMPILE": "1", "RRR_VLLM_CPU_DTYPE": "auto"}) == {"enforce_eager": False}
+    assert cpu_engine_kwargs({}) == {"enforce_eager": True, "dtype": "float32", "enable_prefix_caching": True}
+    assert cpu_engine_kwargs({"RRR_VLLM_CPU_COMPILE": "1", "RRR_VLLM_CPU_DTYPE": "auto"}) == {
+        "enforce_eager": False,
+        "enable_prefix_caching": True,
+    }
     with pytest.raises(ValueError, match="RRR_VLLM_CPU_DTYPE"):
         cpu_engine_kwargs({"RRR_VLLM_CPU_DTYPE": "fp8"})
 
