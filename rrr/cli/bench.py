@@ -2,6 +2,7 @@
 
 rrr bench rollout [--json runs/bench_rollout.json]   # 3-phase rollout vs plain GRPO; scripts/bench_rollout.py
 rrr bench verifiers [--min-rate N]                    # verifications/s per task; scripts/bench_verifiers.py
+rrr bench vllm_prefix [--model DIR]                   # vLLM prefix caching on vs off in RRR's phases
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from rrr.utils.cli import USAGE_EXIT
 BENCHES: dict[str, str] = {
     "rollout": "what RRR's three dependent generate calls cost next to plain GRPO, on the tiny model",
     "verifiers": "verifications per second per task, cold and warm, on one core",
+    "vllm_prefix": "what vLLM's prefix caching saves in RRR's reflection and retry phases (vLLM CPU)",
 }
 
 
