@@ -82,3 +82,35 @@ def test_none_reward_warning_is_silenced_for_skipped_rows_only():
     assert not all(f.filter(record(skipped)) for f in logger.filters)
     assert all(f.filter(record(other)) for f in logger.filters)
     assert all(f.filter(record("some other TRL warning")) for f in logger.filters)
+
+
+def test_scoring_seam_for_shared_prompts():
+    """``RRRGRPOTrainer._get_per_token_logps_and_entropies`` (shared-prompt scoring) mirrors TRL's scoring."""
+    from transformers.modeling_layers import GradientCheckpointingLayer
+    from trl.trainer import utils as trl_utils
+
+    params = list(inspect.signature(GRPOTrainer._get_per_token_logps_and_entropies).parameters)
+    assert params[:8] == [
+        "self",
+        "model",
+        "input_ids",
+        "attention_mask",
+        "logits_to_keep",
+        "batch_size",
+        "compute_entropy",
+        "compute_aux_loss",
+    ]
+    source = inspect.getsource(GRPOTrainer._get_per_token_logps_and_entropies)
+    # the labels, the fused call and the slice the override reproduces (with no position_ids passed)
+    assert "labels = input_ids_batch.masked_fill(attention_mask_batch == 0, -100)" in source
+    assert "labels[:, :-logits_to_keep] = -100" in source
+    assert "model(**model_inputs, labels=labels, fused_lm_head=True)" in source
+    assert "outputs.log_probs[:, -logits_to_keep:]" in source and 'model_inputs["position_ids"]' not in source
+    assert "return logps, entropies, aux_loss" in source
+    # the fused forward: one shift of labels against hidden states; the cache is passed on to the backbone
+    fused = inspect.getsource(trl_utils)
+    assert (
+        'kwargs["use_cache"] = False' in fused and "hidden_states = backbone_outputs.last_hidden_state[:, :-1]" in fused
+    )
+    # checkpointed layers drop past_key_values: why the override falls back under gradient checkpointing
+    assert 'kwargs["past_key_values"] = None' in inspect.getsource(GradientCheckpointingLayer.__call__)

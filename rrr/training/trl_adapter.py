@@ -9,7 +9,9 @@ generation) and reward functions that receive the rollout's extra fields — and
    whichever engine TRL set up, with per-phase budgets and sampling, in lockstep across processes;
 3. ``_metrics``: to log RRR's own per-step metrics beside TRL's;
 4. the accelerator's sharding state, to reject layouts RRR does not support (``rrr.training.parallelism``);
-5. the wording of TRL's "All reward functions returned None" warning, silenced for RRR's skipped rows only.
+5. the wording of TRL's "All reward functions returned None" warning, silenced for RRR's skipped rows only;
+6. ``_get_per_token_logps_and_entropies`` and its fused LM-head forward (``fused_lm_head=True``): overridden to
+   score a GRPO group's shared prompt once (``RRRConfig.shared_prompt_scoring``).
 
 ``tests/test_trl_contract.py`` fails loudly if any of these moves.
 """
@@ -73,6 +75,98 @@ class RRRGRPOTrainer(GRPOTrainer):
         self._rrr_records = None
         return output
 
+    def _get_per_token_logps_and_entropies(
+        self,
+        model,
+        input_ids,
+        attention_mask,
+        logits_to_keep,
+        batch_size=None,
+        compute_entropy=False,
+        compute_aux_loss=False,
+        **extra,
+    ):
+        """TRL's scoring, with each GRPO group's shared prompt run once (``RRRConfig.shared_prompt_scoring``).
+
+        An RRR row's prompt (task, failed attempt, reflection request) is ~15x longer than its completion (the
+        reflection), and the G rows of a group have the same prompt, so TRL's scoring spends nearly all its forward
+        and backward on G copies of one prompt. Here, within each of TRL's ``batch_size`` chunks, the distinct prompts
+        but their last token go through one forward (gradients on) into a ``DynamicCache``, whose rows are gathered
+        to the chunk's rows; then ``[last prompt token, completion]`` goes through TRL's own fused LM-head forward
+        (temperature, logit scale, softcapping and chunked log-softmax unchanged) attending to that cache, with the
+        full attention mask. Positions come from the cache length, as TRL's (none passed: arange over the padded
+        width), so the log-probs, entropies and gradients (summed through the shared prompt activations) equal TRL's
+        up to float rounding. Any other case (:meth:`_shared_prompt_scoring_applies`), or a chunk where no two rows
+        share a prompt, is TRL's own code.
+        """
+        if not self._shared_prompt_scoring_applies(model, compute_aux_loss, extra):
+            return super()._get_per_token_logps_and_entropies(
+                model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy, compute_aux_loss, **extra
+            )
+        batch_size = batch_size or input_ids.size(0)
+        prompt_width = input_ids.size(1) - logits_to_keep
+        all_logps, all_entropies = [], []
+        for start in range(0, input_ids.size(0), batch_size):
+            ids, mask = input_ids[start : start + batch_size], attention_mask[start : start + batch_size]
+            first, group_of = _prompt_groups(ids[:, :prompt_width], mask[:, :prompt_width])
+            if prompt_width < 2 or first.numel() == ids.size(0):  # nothing shared: TRL's own pass for this chunk
+                logps, entropies, _ = super()._get_per_token_logps_and_entropies(
+                    model, ids, mask, logits_to_keep, None, compute_entropy
+                )
+            else:
+                logps, entropies = self._score_shared_prompts(model, ids, mask, prompt_width, first, group_of)
+            all_logps.append(logps)
+            all_entropies.append(entropies)
+        entropies = torch.cat(all_entropies, dim=0) if compute_entropy else None
+        return torch.cat(all_logps, dim=0), entropies, None
+
+    def _shared_prompt_scoring_applies(self, model, compute_aux_loss, extra) -> bool:
+        """Opted in, text-only, no MoE aux loss, unsharded parameters, full attention, no gradient checkpointing.
+
+        Gradient checkpointing is excluded because transformers' checkpointed layers drop ``past_key_values`` (the
+        completions would silently not see their prompt). Sharded parameters (FSDP, ZeRO-3) are gathered per forward
+        call of the wrapped model, which the prompt pass (on the unwrapped module) would skip. DDP is fine: its
+        reducer hooks fire on every parameter's gradient, whichever forward used it (tested with two processes).
+        """
+        if not getattr(self.args, "shared_prompt_scoring", False) or compute_aux_loss:
+            return False
+        if any(v is not None for v in extra.values()):
+            return False
+        layout = layout_of(self)
+        if layout.fsdp or layout.deepspeed_zero_stage == 3:
+            return False
+        from rrr.generation.prefix import supports_shared_prefix
+
+        causal_lm = _causal_lm(self.accelerator.unwrap_model(model))
+        return supports_shared_prefix(causal_lm) and not getattr(causal_lm, "is_gradient_checkpointing", False)
+
+    def _score_shared_prompts(self, model, ids, mask, prompt_width, first, group_of):
+        """One chunk: prompts (less their last token) once per group, then every row's tail against their cache."""
+        from transformers import DynamicCache
+
+        cached = prompt_width - 1
+        unwrapped = self.accelerator.unwrap_model(model)
+        cache = DynamicCache(config=_causal_lm(unwrapped).config)
+        with self.accelerator.autocast():
+            # The unwrapped module: only the cache is wanted (logits_to_keep=1 skips the LM head). The gradient
+            # reaches these activations through the cache, inside the same graph the wrapper's forward below builds,
+            # so a DDP wrapper's reducer still sees every parameter's gradient once.
+            unwrapped(
+                input_ids=ids[first, :cached],
+                attention_mask=mask[first, :cached],
+                past_key_values=cache,
+                use_cache=True,
+                logits_to_keep=1,
+            )
+            cache.reorder_cache(group_of)  # index_select: differentiable, one cache row per row of the chunk
+            tail, tail_mask = ids[:, cached:], mask[:, cached:]
+            labels = tail.masked_fill(tail_mask == 0, -100)
+            labels[:, 0] = -100  # the last prompt token is input only, as in TRL's labels
+            outputs = model(
+                input_ids=tail, attention_mask=mask, past_key_values=cache, labels=labels, fused_lm_head=True
+            )
+        return outputs.log_probs, outputs.entropy
+
     def _write_episodes(self, advantages: torch.Tensor) -> None:
         adv = advantages.detach().float().cpu()
         if adv.dim() > 1:  # per-token advantages: report the sequence's first token (constant within a sequence)
@@ -101,6 +195,22 @@ def layout_of(trainer) -> Layout:
         deepspeed_zero_stage=deepspeed_plugin.zero_stage if deepspeed_plugin is not None else None,
         fsdp=bool(getattr(trainer, "is_fsdp_enabled", False)),
     )
+
+
+def _prompt_groups(prompt_ids: torch.Tensor, prompt_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows with the same prompt tokens and padding: ``(first row of each group, group index of each row)``."""
+    _, group_of = torch.unique(
+        torch.cat([prompt_ids, prompt_mask.to(prompt_ids.dtype)], dim=1), dim=0, return_inverse=True
+    )
+    rows = torch.arange(prompt_ids.size(0), device=prompt_ids.device)
+    first = torch.full((int(group_of.max()) + 1,), prompt_ids.size(0), dtype=torch.long, device=prompt_ids.device)
+    return first.scatter_reduce(0, group_of, rows, reduce="amin"), group_of
+
+
+def _causal_lm(model):
+    """The causal LM under a PEFT wrapper (its config and gradient-checkpointing state are the ones that matter)."""
+    get_base_model = getattr(model, "get_base_model", None)
+    return get_base_model() if callable(get_base_model) else model
 
 
 def batch_rows(trainer) -> list[dict]:
