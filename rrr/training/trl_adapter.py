@@ -319,6 +319,13 @@ class TrainerGenerator:
         self.calls: list[tuple[int, int]] = []
         #: HF path: prompt tokens fed / saved by shared-prefix prefill (``RRRConfig.shared_prefix_generation``)
         self.prefix_stats: dict = {}
+        #: HF path: each call's KV cache, reused by the next phase of this rollout (same weights: the generator lives
+        #: for one rollout, and the policy is only updated after it)
+        self.kv_carry = None
+        if getattr(trainer.args, "shared_prefix_generation", False):
+            from rrr.generation.prefix import KVCarry
+
+            self.kv_carry = KVCarry()
 
     def render(self, conversation: Messages) -> list[int]:
         return render_chat(self.tokenizer, conversation, **self.trainer.chat_template_kwargs)
@@ -386,6 +393,7 @@ class TrainerGenerator:
                 eos_ids=set(trainer.eos_token_ids),
                 shared_prefix=bool(getattr(trainer.args, "shared_prefix_generation", False)),
                 stats=self.prefix_stats,
+                carry=self.kv_carry,
             )
         return [(ids, None, trunc) for ids, trunc in outs]
 
