@@ -113,7 +113,7 @@ def test_the_table_compares_each_row_with_its_baseline():
     rollout = {"respect_eos": False, "rrr": {"tokens_per_s": 10.0}, "plain": {"tokens_per_s": 20.0}}
 
     def row(variant: str, seconds: float) -> dict:
-        training = {"rrr": {**step, "s_per_step": seconds}, "plain": step, "ratio_s_per_step": seconds}
+        training = {"rrr": {**step, "cpu_s_per_step": seconds}, "plain": step, "ratio_s_per_step": seconds}
         training |= {"ratio_s_per_step_median": seconds, "rollout_share_of_step": 0.5 / seconds}
         training |= {"ratio_cpu_s_per_step": seconds}
         return {
@@ -125,7 +125,7 @@ def test_the_table_compares_each_row_with_its_baseline():
     host = {"processor": "x", "cpu_count": 2, "torch": "t", "torch_threads": 1, "vllm": None}
     table = bench.format_table([row(bench.BASELINE, 4.0), row("prefix", 2.0)], host, "tiny")
     lines = [line for line in table.splitlines() if line.startswith("| 2x4 |")]
-    assert "| 1.00x |" in lines[0] and "| 2.00x |" in lines[1], lines  # baseline s/step / this row's
+    assert "| 1.00x |" in lines[0] and "| 2.00x |" in lines[1], lines  # baseline CPU s/step / this row's
     assert "10* | 20 | 0.50 |" in lines[0] and "| 100% (rollout) |" in lines[0]
     assert lines[1].endswith("| 0.50, 2.00 |"), lines[1]  # the CPU-time ratios, rollout then step
 

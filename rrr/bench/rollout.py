@@ -69,7 +69,7 @@ Tokens are counted where they are produced: the rollout comparison sums ``Episod
 step reads the ``rrr/generated_tokens`` metric the trainer logs every step (the same sum over the step's episodes),
 and plain GRPO's come from TRL's logged ``completions/mean_length``. Nothing is patched.
 
-    rrr bench rollout                                  # hidden 128, 4 layers, 2x4 and 16x8, HF and vLLM
+    rrr bench rollout                                  # hidden 128, 4 layers, 2x4 and 16x8, HF and vLLM: ~15 min
     rrr bench rollout --batches 2x4 --engines hf --variants baseline,prefix --json runs/bench_rollout.json
     python scripts/bench_rollout.py ...                # the same
 """
@@ -770,7 +770,7 @@ def machine() -> dict[str, Any]:
 
 TABLE_HEADER = (
     "| batch | engine | RRR variant | rollout tok/s RRR | plain | RRR / plain | s/step RRR | plain GRPO "
-    "| RRR / plain (mean) | (median) | step vs baseline | rollout share of step | no-signal token share "
+    "| RRR / plain (mean) | (median) | step vs baseline (CPU time) | rollout share of step | no-signal token share "
     "| tokens/step RRR : plain | CPU-time RRR / plain: rollout tok/s, s/step |"
 )
 
@@ -778,7 +778,7 @@ TABLE_HEADER = (
 def format_table(results: list[dict], host: dict[str, Any], model: str) -> str:
     """One line per (batch, engine, variant), then the machine."""
     baseline = {
-        (r["batch"]["tasks"], r["batch"]["group"], r["engine"]): r["training_step"]["rrr"]["s_per_step"]
+        (r["batch"]["tasks"], r["batch"]["group"], r["engine"]): r["training_step"]["rrr"]["cpu_s_per_step"]
         for r in results
         if r["variant"] == BASELINE
     }
@@ -786,7 +786,7 @@ def format_table(results: list[dict], host: dict[str, Any], model: str) -> str:
     for r in results:
         ro, t = r["rollout"], r["training_step"]
         base = baseline.get((r["batch"]["tasks"], r["batch"]["group"], r["engine"]))
-        speedup = f"{base / t['rrr']['s_per_step']:.2f}x" if base else ""
+        speedup = f"{base / t['rrr']['cpu_s_per_step']:.2f}x" if base else ""
         source = "" if r["no_signal_token_share_source"] == NO_SIGNAL_TOKENS_METRIC else " (rollout)"
         eos = "" if ro["respect_eos"] else "*"
         cells = [
@@ -827,7 +827,8 @@ def explanation(args: RolloutBench, results: list[dict]) -> str:
         "rows in 1 call generating the same number of tokens. * = end-of-turn ignored on both sides (HF default); "
         "vLLM's RRR rollout stops at end-of-turn and its plain call spreads exactly as many tokens over its rows.",
         "Step: RRR s/step vs plain trl.GRPOTrainer s/step at the same tokens per step (plain max_completion_length = "
-        "min tokens = RRR tokens / rows); 'step vs baseline' = baseline RRR s/step / this row's (> 1: faster); "
+        "min tokens = RRR tokens / rows); 'step vs baseline' = baseline RRR CPU s/step / this row's (> 1: faster; CPU "
+        "time because the two were measured minutes apart); "
         "'rollout share' = logged rrr/rollout_seconds / s/step. The last column is both ratios on this process's "
         "CPU time instead of wall time: on a machine shared with other jobs, wall time also counts waiting for a core.",
     ]
