@@ -86,8 +86,10 @@ def _loss_and_grads(trainer, inputs):
 def credit_setup(tmp_path):
     tok = build_tiny_tokenizer()
     model = build_tiny_model(tok)
-    # "keep": the random model fails every retry, and masked no-signal groups would hide the tokens under test
-    args = key_args(tmp_path, no_signal_groups="keep")
+    # "keep": the random model fails every retry, and masked no-signal groups would hide the tokens under test.
+    # TRL's own scoring (one pass per row): the positional checks read that pass's final hidden states; shared-prompt
+    # scoring gives the same gradients (tests/test_shared_prompt_scoring.py)
+    args = key_args(tmp_path, no_signal_groups="keep", shared_prompt_scoring=False)
     trainer, _ = build_trainer(args, ModelConfig(), model=model, tokenizer=tok)
     trainer.model.train()
     trainer.current_gradient_accumulation_steps = 1  # normally set by Trainer.train's loop

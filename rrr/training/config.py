@@ -106,11 +106,13 @@ class RRRConfig(GRPOConfig):
         reflection), then decode as usual. Same tokens at T=0 and the same random draws for a seed at T>0 as plain
         generation (see `rrr.generation.prefix`); models with sliding-window or hybrid attention always use the
         plain path. vLLM gets the same saving from its automatic prefix caching.
-    shared_prompt_scoring (`bool`, defaults to `False`):
+    shared_prompt_scoring (`bool`, defaults to `True`):
         Score the G rows of a GRPO group (identical prompts: task, failed attempt, reflection request) with one
         forward pass over their shared prompt, whose keys/values the G completions then attend to, instead of G
-        passes over the same prompt; gradients are the same (summed through the shared activations). Only without
-        sharded parameters (no FSDP / ZeRO-3) and on models with full attention; other layouts use TRL's scoring.
+        passes over the same prompt; log-probs and gradients are the same up to float rounding (summed through the
+        shared activations). Only without sharded parameters (no FSDP / ZeRO-3), without gradient checkpointing
+        (checkpointed layers drop the cache) and on models with full attention; otherwise TRL's scoring is used and
+        a warning says why. DDP is supported.
     signal_oversample (`float`, defaults to `0.0`):
         Signal-aware batches (DAPO-style dynamic sampling), 0 = off, at most 4. Each training step also runs
         episodes on `ceil(groups x signal_oversample)` more tasks drawn from the training set (in the same three
@@ -141,7 +143,7 @@ class RRRConfig(GRPOConfig):
     no_signal_groups: str = "mask"
     max_verifier_error_rate: float = 0.05
     shared_prefix_generation: bool = True
-    shared_prompt_scoring: bool = False
+    shared_prompt_scoring: bool = True
     signal_oversample: float = 0.0
     log_episodes: bool = True
 

@@ -128,17 +128,29 @@ class RRRGRPOTrainer(GRPOTrainer):
         call of the wrapped model, which the prompt pass (on the unwrapped module) would skip. DDP is fine: its
         reducer hooks fire on every parameter's gradient, whichever forward used it (tested with two processes).
         """
-        if not getattr(self.args, "shared_prompt_scoring", False) or compute_aux_loss:
-            return False
-        if any(v is not None for v in extra.values()):
+        if not getattr(self.args, "shared_prompt_scoring", False):
             return False
         layout = layout_of(self)
-        if layout.fsdp or layout.deepspeed_zero_stage == 3:
-            return False
         from rrr.generation.prefix import supports_shared_prefix
 
         causal_lm = _causal_lm(self.accelerator.unwrap_model(model))
-        return supports_shared_prefix(causal_lm) and not getattr(causal_lm, "is_gradient_checkpointing", False)
+        reasons = {
+            "an MoE aux loss": compute_aux_loss,
+            "multimodal inputs": any(v is not None for v in extra.values()),
+            "sharded parameters (FSDP / ZeRO-3)": layout.fsdp or layout.deepspeed_zero_stage == 3,
+            "a model without full attention on every layer": not supports_shared_prefix(causal_lm),
+            "gradient checkpointing (set gradient_checkpointing: false to use it)": getattr(
+                causal_lm, "is_gradient_checkpointing", False
+            ),
+        }
+        why = [reason for reason, applies in reasons.items() if applies]
+        if why and not getattr(self, "_rrr_scoring_fallback_warned", False):
+            self._rrr_scoring_fallback_warned = True
+            logging.getLogger("rrr.training").warning(
+                "shared_prompt_scoring is on but does not apply with %s: scoring every row with TRL's own pass",
+                " and ".join(why),
+            )
+        return not why
 
     def _score_shared_prompts(self, model, ids, mask, prompt_width, first, group_of):
         """One chunk: prompts (less their last token) once per group, then every row's tail against their cache."""
