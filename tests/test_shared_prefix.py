@@ -7,6 +7,7 @@ distribution over hundreds of rows matches the model's softmax (total-variation 
 
 from __future__ import annotations
 
+import math
 import typing
 from pathlib import Path
 
@@ -343,6 +344,10 @@ def test_training_is_unchanged_by_shared_prefixes(tmp_path):
         assert len(KeepGenerators.made) == 2 and (saved > 0) == shared
         episodes = read_jsonl(str(tmp_path / f"run-{shared}" / "episodes.jsonl"))
         losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+        saved = [h["rrr/prompt_tokens_saved_frac"] for h in trainer.state.log_history if "loss" in h]
+        assert all(s > 0.5 for s in saved) if shared else all(s is None or math.isnan(s) for s in saved), saved
+        # a random model fails every retry: every generated token went to groups without signal
+        assert [h["rrr/no_signal_token_frac"] for h in trainer.state.log_history if "loss" in h] == [1.0, 1.0]
         results[shared] = (episodes, losses)
     assert len(results[True][0]) == 2 * 8
     assert [e["reflection"] for e in results[True][0]] == [e["reflection"] for e in results[False][0]]

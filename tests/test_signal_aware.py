@@ -256,6 +256,8 @@ def test_signal_fraction_of_trained_groups_rises_with_oversampling(built):
             rollout_once(rollout, trainer, batch)
             fracs.append(metric(trainer, "rrr/signal_group_frac"))
             per_group.append(metric(trainer, "rrr/tokens_per_signal_group"))
+            wasted = metric(trainer, "rrr/no_signal_token_frac")
+            assert 0 <= wasted <= 1 and (wasted < 1) == (fracs[-1] > 0)
         fraction[oversample] = sum(fracs) / len(fracs)
         tokens[oversample] = [t for t in per_group if not math.isnan(t)]
     assert fraction[0.0] < fraction[0.5] < fraction[2.0]
@@ -271,6 +273,7 @@ def test_a_step_without_any_signal_logs_nan_tokens_per_signal_group(built):
             rollout_once(rollout, trainer, batch)
             assert metric(trainer, "rrr/signal_group_frac") == 0
             assert math.isnan(metric(trainer, "rrr/tokens_per_signal_group"))
+            assert metric(trainer, "rrr/no_signal_token_frac") == 1.0  # every token went to groups that cannot teach
             return
     pytest.skip("no batch without signal in this dataset")
 

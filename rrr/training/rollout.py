@@ -119,7 +119,9 @@ class RRRRollout:
         own, extra = episodes[:n_groups], episodes[n_groups:]
         trained, replaced = select_signal_groups(own, extra)
         out = self._assemble(trained, group, generator, trainer, replaced=replaced if n_extra else None)
-        self._log(episodes, trainer, time.perf_counter() - start, trained=trained, n_extra=len(extra))
+        self._log(
+            episodes, trainer, time.perf_counter() - start, trained=trained, n_extra=len(extra), generator=generator
+        )
         return out
 
     # ----------------------------------------------------------------------------------------------------------------
@@ -280,12 +282,17 @@ class RRRRollout:
         seconds: float,
         trained: list[Episode] | None = None,
         n_extra: int = 0,
+        generator=None,
     ) -> None:
         """Per-step metrics over every episode run (the batch's own and any extras), plus what was trained.
 
         ``trained`` (default: ``episodes``) are the step's GRPO groups; ``rrr/signal_group_frac`` is the fraction of
         them with signal and ``rrr/tokens_per_signal_group`` every generated token of the step (extras included)
-        per such group — NaN on a step without one. Every rank logs every key, whatever its data."""
+        per such group — NaN on a step without one; ``rrr/no_signal_token_frac`` the share of generated tokens that
+        did not end in a trained group with signal (skipped, no-signal, and extras left out). On HF generate,
+        ``rrr/prompt_tokens_saved_frac`` is the share of prompt tokens that shared-prefix prefill and the carried KV
+        cache did not feed the model (NaN on vLLM, whose prefix caching is internal). Every rank logs every key,
+        whatever its data."""
         trained = episodes if trained is None else trained
         failed = [ep for ep in episodes if not ep.solved_without_reflection]
         outcomes = [o for ep in failed for o in ep.reflections]
@@ -324,6 +331,11 @@ class RRRRollout:
         generated = sum(ep.generated_tokens for ep in episodes)
         sums["rrr/signal_group_frac"], counts["rrr/signal_group_frac"] = signal_groups, len(trained)
         sums["rrr/tokens_per_signal_group"], counts["rrr/tokens_per_signal_group"] = generated, signal_groups
+        useful = sum(ep.generated_tokens for ep in trained if has_signal(ep))
+        sums["rrr/no_signal_token_frac"], counts["rrr/no_signal_token_frac"] = generated - useful, generated
+        prefix = getattr(generator, "prefix_stats", None) or {}
+        sums["rrr/prompt_tokens_saved_frac"] = prefix.get("prompt_tokens_saved", 0)
+        counts["rrr/prompt_tokens_saved_frac"] = prefix.get("prompt_tokens", 0)
         totals = adapter.log_metrics(trainer, sums, counts)
         self._check_verifier_errors(trainer, totals["rrr/verifier_errors"])
         adapter.log_scalar(trainer, "rrr/rollout_seconds", seconds)
