@@ -1,7 +1,8 @@
-"""Benchmark what RRR's three-phase rollout costs next to plain GRPO generation, on the tiny offline model.
+"""Benchmark what RRR's three-phase rollout costs next to plain GRPO generation, and what each optimisation buys.
 
-    python scripts/bench_rollout.py                          # hidden 128, 4 layers, 5 steps: ~40 s on 2 CPUs
-    python scripts/bench_rollout.py --model runs/tiny --json runs/bench_rollout.json
+    python scripts/bench_rollout.py                          # 2x4 and 16x8, HF and vLLM, 3 steps: ~12 min on 2 CPUs
+    python scripts/bench_rollout.py --batches 2x4 --engines hf --json runs/bench_rollout.json
+    python scripts/bench_rollout.py --model DIR              # vLLM rows need head_dim >= 32
 
 The same as ``rrr bench rollout``; what is measured and how: ``rrr/bench/rollout.py``.
 """
