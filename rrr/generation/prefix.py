@@ -213,10 +213,10 @@ def _gather_sources(model, carry: KVCarry, sources, device):
                 keys.append(ref.new_zeros((ref.shape[1], width, ref.shape[3])))
                 values.append(keys[-1])
                 continue
-            src = carry.chunks[c].cache.layers[layer]
-            pad = width - src.keys.shape[2]
-            keys.append(torch.nn.functional.pad(src.keys[q], (0, 0, pad, 0)))
-            values.append(torch.nn.functional.pad(src.values[q], (0, 0, pad, 0)))
+            row_keys, row_values = _row_keys_values(carry.chunks[c].cache.layers[layer], q)
+            pad = width - row_keys.shape[1]
+            keys.append(torch.nn.functional.pad(row_keys, (0, 0, pad, 0)))
+            values.append(torch.nn.functional.pad(row_values, (0, 0, pad, 0)))
         cache.update(torch.stack(keys).to(device), torch.stack(values).to(device), layer)
     for k, (c, q, n) in enumerate(sources):
         if n == 0:
@@ -229,6 +229,14 @@ def _gather_sources(model, carry: KVCarry, sources, device):
     return cache, width, mask, ids_at
 
 
+def _row_keys_values(layer, row: int):
+    """One row's full ``(kv_heads, width, head_dim)`` keys and values in a cache layer (a cascade layer holds them
+    as its group's prefix + the row's suffix)."""
+    if hasattr(layer, "row_keys_values"):
+        return layer.row_keys_values(row)
+    return layer.keys[row], layer.values[row]
+
+
 def shared_prefix_generate_ids(
     model,
     tokenizer,
@@ -239,13 +247,16 @@ def shared_prefix_generate_ids(
     min_saving: float = MIN_SAVING,
     stats: dict | None = None,
     carry: KVCarry | None = None,
+    cascade: bool = False,
 ) -> list[tuple[list[int], bool]]:
     """Drop-in for :func:`hf_generate_ids` that prefills shared prefixes once; ``(token_ids, truncated)`` per row.
 
     Same contract and same outputs (see the module docstring). ``carry`` (a :class:`KVCarry`) also reuses the cache
     the previous call left in it and leaves this call's cache there for the next. ``stats``, when given, accumulates
     ``prompt_tokens`` (what :func:`hf_generate_ids` would prefill), ``prompt_tokens_saved`` (of which not fed) and
-    ``prompt_tokens_carried`` (of which found in the previous call's cache).
+    ``prompt_tokens_carried`` (of which found in the previous call's cache). ``cascade`` keeps one copy of each
+    group's prefix KV and attends to it once per group (:mod:`rrr.generation.cascade`) instead of copying it to every
+    row; same outputs up to floating-point summation order, used only where ``supports_cascade`` accepts the model.
     """
     import torch
 
@@ -274,7 +285,7 @@ def shared_prefix_generate_ids(
                 stats["prompt_tokens_carried"] = stats.get("prompt_tokens_carried", 0) + carried
             if use_cache:
                 out, width, real = _generate_from_groups(
-                    model, prompts, groups, sources, carry, pad_id, device, gen_config
+                    model, prompts, groups, sources, carry, pad_id, device, gen_config, cascade
                 )
             else:  # exactly hf_generate_ids' chunk
                 out, width, real = _generate_plain(model, prompts, pad_id, device, gen_config)
@@ -321,13 +332,14 @@ def _generate_plain(model, prompts, pad_id, device, gen_config):
     return out, width, real
 
 
-def _generate_from_groups(model, prompts, groups, sources, carry, pad_id, device, gen_config):
+def _generate_from_groups(model, prompts, groups, sources, carry, pad_id, device, gen_config, cascade=False):
     """Rows laid out as ``[source cache | pad, group prefix | pad, own tokens]``.
 
     Each group's cache row starts as its source row from the previous call (``carry``; only the shared tokens
     unmasked), the rest of the group's prefix is prefilled on top in one forward over all groups, the rows gather
     their group's row, and ``generate`` feeds each row's own tokens. Every real token keeps its position: position
-    ids count unmasked tokens, as ``generate`` does."""
+    ids count unmasked tokens, as ``generate`` does. With ``cascade`` the rows do not copy their group's row: a
+    :class:`rrr.generation.cascade.CascadeCache` keeps it once and cascade attention reads it once per group."""
     import torch
 
     if carry is not None:
@@ -361,7 +373,16 @@ def _generate_from_groups(model, prompts, groups, sources, carry, pad_id, device
     for k, g in enumerate(groups):
         for r in g.rows:
             group_of[r], length_of[r] = k, g.length
-    cache.reorder_cache(torch.tensor(group_of, dtype=torch.long, device=device))  # one cache row per chunk row
+    if cascade and cached > 0:
+        from rrr.generation.cascade import CascadeCache, cascade_attention, supports_cascade
+
+        cascade = supports_cascade(model)
+        if cascade:
+            cache = CascadeCache(cache, group_of)
+    else:
+        cascade = False
+    if not cascade:
+        cache.reorder_cache(torch.tensor(group_of, dtype=torch.long, device=device))  # one cache row per chunk row
     rest = [p[length_of[r] :] for r, p in enumerate(prompts)]
     width = max(len(t) for t in rest)
     n = len(prompts)
@@ -383,12 +404,12 @@ def _generate_from_groups(model, prompts, groups, sources, carry, pad_id, device
         attention[r, cached + width - len(rest[r]) :] = 1
         slots.extend(range(cached + width - len(rest[r]), cached + width))
         real.append(slots)
-    out = model.generate(
-        input_ids=input_ids.to(device),
-        attention_mask=attention.to(device),
-        past_key_values=cache,
-        generation_config=gen_config,
-    )
+    inputs = {"input_ids": input_ids.to(device), "attention_mask": attention.to(device), "past_key_values": cache}
+    if cascade:
+        with cascade_attention(model, cache):
+            out = model.generate(**inputs, generation_config=gen_config)
+    else:
+        out = model.generate(**inputs, generation_config=gen_config)
     return out, cached + width, real
 
 
