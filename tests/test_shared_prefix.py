@@ -299,9 +299,10 @@ def test_rrr_episodes_identical_on_smollm2():
     assert fed_carried < 0.8 * fed_within, (fed_carried, fed_within)
 
 
-def test_training_is_unchanged_by_shared_prefixes(tmp_path):
-    """Two RRR steps on the trainer's HF path with `shared_prefix_generation` on and off: the same episodes (every
-    attempt, reflection and retry) and the same losses, since generation draws the same tokens."""
+def test_training_is_unchanged_by_shared_prefixes(tmp_path, monkeypatch):
+    """Two RRR steps on the trainer's HF path with `shared_prefix_generation` off, on, and on with cascade attention:
+    the same episodes (every attempt, reflection and retry) and the same losses, since generation draws the same
+    tokens."""
     from trl import ModelConfig
 
     from rrr.training import RRRConfig, build_trainer
@@ -316,11 +317,17 @@ def test_training_is_unchanged_by_shared_prefixes(tmp_path):
             self.made.append(super().make_generator(trainer))
             return self.made[-1]
 
+    import rrr.generation.cascade as cascade_module
+
+    used = []  # calls that ran under cascade attention (a spy: the path must really be taken)
+    real = cascade_module.cascade_attention
+    monkeypatch.setattr(cascade_module, "cascade_attention", lambda *a: (used.append(1), real(*a))[1])
     results = {}
-    for shared in (False, True):
+    for shared, cascade in ((False, False), (True, False), (True, True)):
         KeepGenerators.made = []
+        used.clear()
         args = RRRConfig(
-            output_dir=str(tmp_path / f"run-{shared}"),
+            output_dir=str(tmp_path / f"run-{shared}-{cascade}"),
             task="countdown",
             dataset_source="generated",
             dataset_size=32,
@@ -333,6 +340,7 @@ def test_training_is_unchanged_by_shared_prefixes(tmp_path):
             learning_rate=1e-3,
             no_signal_groups="keep",
             shared_prefix_generation=shared,
+            cascade_attention=cascade,
             **QUIET_CPU_RUN,
             seed=0,
         )
@@ -342,14 +350,17 @@ def test_training_is_unchanged_by_shared_prefixes(tmp_path):
         trainer.train()
         saved = sum(g.prefix_stats.get("prompt_tokens_saved", 0) for g in KeepGenerators.made)
         assert len(KeepGenerators.made) == 2 and (saved > 0) == shared
-        episodes = read_jsonl(str(tmp_path / f"run-{shared}" / "episodes.jsonl"))
+        episodes = read_jsonl(str(tmp_path / f"run-{shared}-{cascade}" / "episodes.jsonl"))
         losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
         saved = [h["rrr/prompt_tokens_saved_frac"] for h in trainer.state.log_history if "loss" in h]
         assert all(s > 0.5 for s in saved) if shared else all(s is None or math.isnan(s) for s in saved), saved
         # a random model fails every retry: every generated token went to groups without signal
         assert [h["rrr/no_signal_token_frac"] for h in trainer.state.log_history if "loss" in h] == [1.0, 1.0]
-        results[shared] = (episodes, losses)
-    assert len(results[True][0]) == 2 * 8
-    assert [e["reflection"] for e in results[True][0]] == [e["reflection"] for e in results[False][0]]
-    assert results[True][0] == results[False][0]
-    assert results[True][1] == pytest.approx(results[False][1], rel=1e-5, abs=1e-7)
+        results[shared, cascade] = (episodes, losses)
+        assert bool(used) == cascade
+    plain = results[False, False]
+    assert len(plain[0]) == 2 * 8
+    for key in ((True, False), (True, True)):
+        assert [e["reflection"] for e in results[key][0]] == [e["reflection"] for e in plain[0]], key
+        assert results[key][0] == plain[0], key
+        assert results[key][1] == pytest.approx(plain[1], rel=1e-5, abs=1e-7), key

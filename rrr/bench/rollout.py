@@ -120,6 +120,7 @@ VARIANTS: tuple[Variant, ...] = (
     Variant(
         "prefix", "+ shared-prefix generation", {"shared_prefix_generation": True}, {"shared_prefix": True}, ("hf",)
     ),
+    Variant("cascade", "+ cascade attention", {"cascade_attention": True}, {"cascade": True}, ("hf",)),
     Variant("scoring", "+ shared-prompt scoring", {"shared_prompt_scoring": True}),
     Variant("oversample", "+ signal-aware batches (0.5)", {"signal_oversample": 0.5}),
 )
@@ -210,7 +211,7 @@ class RolloutBench:
     batches: str = "2x4,16x8"
     #: engines, comma-separated: hf and/or vllm (vllm rows are skipped where it is not installed or does not start)
     engines: str = "hf,vllm"
-    #: RRR variants, comma-separated keys (baseline, prefix, scoring, oversample) or all; each keeps earlier switches on
+    #: RRR variants, comma-separated keys (baseline, prefix, cascade, scoring, oversample) or all; each keeps earlier ones on
     variants: str = "all"
     #: first-attempt token budget
     attempt_tokens: int = 32

@@ -221,13 +221,21 @@ _register()
 
 def supports_cascade(model) -> bool:
     """Full attention on every layer (``supports_shared_prefix``) computed by the standard eager or sdpa functions,
-    with plain softmax scores: a logit soft-cap would change what the partial softmaxes merge."""
+    with plain softmax scores (a logit soft-cap would change what the partial softmaxes merge), on a CPU.
+
+    CPU only for now: there the partial attentions run on PyTorch's CPU flash kernel, which returns the log-sum-exp
+    the merge needs, and that is what was measured and tested; on other devices the fallback materialises whole score
+    matrices and has not been run, so they keep the copying path (exact too, just slower)."""
     from rrr.generation.prefix import supports_shared_prefix
 
     config = model.config
     if getattr(config, "attn_logit_softcapping", None):
         return False
-    return supports_shared_prefix(model) and config._attn_implementation in ("eager", "sdpa")
+    try:
+        on_cpu = next(model.parameters()).device.type == "cpu"
+    except StopIteration:
+        return False
+    return on_cpu and supports_shared_prefix(model) and config._attn_implementation in ("eager", "sdpa")
 
 
 @contextlib.contextmanager

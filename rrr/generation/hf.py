@@ -92,6 +92,7 @@ def hf_generate_ids(
     shared_prefix: bool = False,
     stats: dict | None = None,
     carry=None,
+    cascade: bool = False,
 ) -> list[tuple[list[int], bool]]:
     """Sample one completion per prompt with ``model.generate``; returns ``(token_ids, truncated)`` per prompt.
 
@@ -99,7 +100,9 @@ def hf_generate_ids(
     Sampling follows ``params`` exactly (see :func:`sampling_generation_config`), never the checkpoint's defaults.
     ``shared_prefix`` prefills prompt prefixes shared by several rows once (same outputs, see
     :mod:`rrr.generation.prefix`; ``stats`` then counts the prompt tokens it saved) on models that support it, and
-    with ``carry`` (a ``KVCarry``) also reuses the cache the previous call on the same weights left behind.
+    with ``carry`` (a ``KVCarry``) also reuses the cache the previous call on the same weights left behind;
+    ``cascade`` keeps one copy of each group's prefix and attends to it once per group (:mod:`rrr.generation.cascade`;
+    CPU models only, others copy).
     """
     import torch
 
@@ -110,7 +113,7 @@ def hf_generate_ids(
 
         if supports_shared_prefix(model):
             return shared_prefix_generate_ids(
-                model, tokenizer, prompt_ids, params, batch_size, eos_ids, stats=stats, carry=carry
+                model, tokenizer, prompt_ids, params, batch_size, eos_ids, stats=stats, carry=carry, cascade=cascade
             )
     eos_ids = eos_ids or eos_ids_of(tokenizer, model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(eos_ids))
@@ -151,12 +154,15 @@ class HFGenerator:
         batch_size: int = 64,
         chat_template_kwargs: dict | None = None,
         shared_prefix: bool = True,
+        cascade: bool = True,
     ):
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         #: prefill prompt prefixes shared by several rows once (same outputs; ``rrr.generation.prefix``)
         self.shared_prefix = shared_prefix
+        #: with ``shared_prefix``: attend to a group's shared prefix once instead of copying it to every row (CPU)
+        self.cascade = cascade
         #: prompt tokens fed / saved by shared prefixes over this generator's life (``hf_generate_ids``' ``stats``)
         self.prefix_stats: dict = {}
         #: the previous call's KV cache, reused where the next call's prompts extend it (the model's weights must not
@@ -185,6 +191,7 @@ class HFGenerator:
             shared_prefix=self.shared_prefix,
             stats=self.prefix_stats,
             carry=self.kv_carry,
+            cascade=self.cascade,
         )
         texts = self.tokenizer.batch_decode([ids for ids, _ in outputs], skip_special_tokens=True)
         return [

@@ -106,6 +106,11 @@ class RRRConfig(GRPOConfig):
         reflection), then decode as usual. Same tokens at T=0 and the same random draws for a seed at T>0 as plain
         generation (see `rrr.generation.prefix`); models with sliding-window or hybrid attention always use the
         plain path. vLLM gets the same saving from its automatic prefix caching.
+    cascade_attention (`bool`, defaults to `True`):
+        With `shared_prefix_generation`, on a CPU model: keep one copy of a group's shared prefix keys/values and
+        attend to it once per group (its rows' queries batched), merging with each row's own part by log-sum-exp,
+        instead of copying the prefix to every row and re-reading it at every decoded token. The same outputs up to
+        floating-point summation order (tests). Models on other devices copy (not yet measured there).
     shared_prompt_scoring (`bool`, defaults to `True`):
         Score the G rows of a GRPO group (identical prompts: task, failed attempt, reflection request) with one
         forward pass over their shared prompt, whose keys/values the G completions then attend to, instead of G
@@ -143,6 +148,7 @@ class RRRConfig(GRPOConfig):
     no_signal_groups: str = "mask"
     max_verifier_error_rate: float = 0.05
     shared_prefix_generation: bool = True
+    cascade_attention: bool = True
     shared_prompt_scoring: bool = True
     signal_oversample: float = 0.0
     log_episodes: bool = True

@@ -406,6 +406,7 @@ class TrainerGenerator:
                 shared_prefix=bool(getattr(trainer.args, "shared_prefix_generation", False)),
                 stats=self.prefix_stats,
                 carry=self.kv_carry,
+                cascade=bool(getattr(trainer.args, "cascade_attention", False)),
             )
         return [(ids, None, trunc) for ids, trunc in outs]
 
