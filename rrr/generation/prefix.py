@@ -14,6 +14,10 @@ real token keeps its position). The decoding config is :func:`sampling_generatio
 tokens) applies exactly as there. Greedy outputs are token-for-token those of :func:`hf_generate_ids` (up to
 floating-point ties: the attention sums run over a different padding layout); sampled ones follow the same
 distribution and, for a fixed seed, draw from the same random stream (the prefix prefill consumes no random numbers).
+One caveat, transformers' own: its repetition penalty counts padding as a seen token, and a row's padding differs
+between the two layouts (here most rows hold some; plain left padding spares the longest row), so with
+``repetition_penalty != 1`` the pad token's logit can be penalised differently; it matters only if that token could be
+sampled (when pad is end-of-turn).
 
 A chunk whose rows share little (first attempts of different tasks: only the chat template's header) is generated
 exactly as :func:`hf_generate_ids` does (``min_saving``), so nothing changes where there is nothing to gain.
