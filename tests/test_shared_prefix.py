@@ -17,7 +17,6 @@ import torch
 from rrr.generation.base import SamplingParams
 from rrr.generation.hf import eos_ids_of, hf_generate_ids
 from rrr.generation.prefix import (
-    longest_common_prefix,
     plan_prefix_groups,
     prompt_tokens_saved,
     shared_prefix_generate_ids,
@@ -48,13 +47,6 @@ def random_ids(n: int, tok, gen: torch.Generator) -> list[int]:
 def group(tok, prefix_len: int, suffix_lens: list[int], seed: int = 0):
     gen = torch.Generator().manual_seed(seed)
     return random_ids(prefix_len, tok, gen), [random_ids(k, tok, gen) for k in suffix_lens]
-
-
-def test_longest_common_prefix():
-    assert longest_common_prefix([]) == []
-    assert longest_common_prefix([[1, 2, 3], [1, 2, 4], [1, 2]]) == [1, 2]
-    assert longest_common_prefix([[1, 2], [1, 2]]) == [1, 2]
-    assert longest_common_prefix([[5], [1]]) == []
 
 
 @pytest.mark.parametrize(

@@ -119,29 +119,39 @@ def hf_generate_ids(
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(eos_ids))
     gen_config = sampling_generation_config(params, eos_ids, pad_id)
     device = next(model.parameters()).device
-    results: list[tuple[list[int], bool]] = []
     # sort by length so chunks pad little; restore the order at the end
     order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]))
     by_index: dict[int, tuple[list[int], bool]] = {}
     with torch.no_grad(), clean_generation_config(model):
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            width = max(len(prompt_ids[i]) for i in idx)
-            input_ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
-            attention = torch.zeros((len(idx), width), dtype=torch.long)
-            for row, i in enumerate(idx):
-                ids = prompt_ids[i]
-                input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
-                attention[row, width - len(ids) :] = 1
+            input_ids, attention = left_padded([prompt_ids[i] for i in idx], pad_id)
             out = model.generate(
                 input_ids=input_ids.to(device), attention_mask=attention.to(device), generation_config=gen_config
             )
+            width = input_ids.shape[1]
             for row, i in enumerate(idx):
-                seq = out[row, width:].tolist()
-                cut = next((k + 1 for k, t in enumerate(seq) if t in eos_ids), None)
-                by_index[i] = (seq[:cut], False) if cut is not None else (seq, True)
-    results = [by_index[i] for i in range(len(prompt_ids))]
-    return results
+                by_index[i] = cut_at_eos(out[row, width:].tolist(), eos_ids)
+    return [by_index[i] for i in range(len(prompt_ids))]
+
+
+def left_padded(prompts: list[list[int]], pad_id: int):
+    """``(input_ids, attention_mask)`` of ``prompts`` left-padded to the longest (the layout ``generate`` expects)."""
+    import torch
+
+    width = max(len(p) for p in prompts)
+    input_ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, ids in enumerate(prompts):
+        input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+        attention[row, width - len(ids) :] = 1
+    return input_ids, attention
+
+
+def cut_at_eos(seq: list[int], eos_ids) -> tuple[list[int], bool]:
+    """``(completion, truncated)``: ``seq`` up to and including its first end-of-turn id, or all of it (truncated)."""
+    cut = next((k + 1 for k, t in enumerate(seq) if t in eos_ids), None)
+    return (seq[:cut], False) if cut is not None else (seq, True)
 
 
 class HFGenerator:

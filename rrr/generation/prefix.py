@@ -25,29 +25,23 @@ exactly as :func:`hf_generate_ids` does (``min_saving``), so nothing changes whe
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from rrr.generation.base import SamplingParams
-from rrr.generation.hf import clean_generation_config, eos_ids_of, sampling_generation_config
+from rrr.generation.hf import (
+    clean_generation_config,
+    cut_at_eos,
+    eos_ids_of,
+    left_padded,
+    sampling_generation_config,
+)
 
 #: Use the prefix cache for a chunk only when it saves at least this fraction of the chunk's prompt tokens: below it
 #: the extra forward call costs about what it saves.
 MIN_SAVING = 0.25
-
-
-def longest_common_prefix(sequences: list[list[int]]) -> list[int]:
-    """The longest list of ids every sequence starts with (``[]`` for no sequences)."""
-    if not sequences:
-        return []
-    first = sequences[0]
-    n = min(len(s) for s in sequences)
-    for k in range(n):
-        t = first[k]
-        if any(s[k] != t for s in sequences):
-            return list(first[:k])
-    return list(first[:n])
 
 
 def _common_length(a: list[int], b: list[int], limit: int) -> int:
@@ -104,7 +98,7 @@ def plan_prefix_groups(prompts: list[list[int]]) -> list[PrefixGroup]:
 
 def prompt_tokens_saved(prompts: list[list[int]], groups: list[PrefixGroup]) -> int:
     """Prompt tokens a grouped prefill does not feed, against feeding every row whole."""
-    return sum((len(g.rows) - 1) * g.length for g in groups)
+    return sum(len(p) for p in prompts) - _fed_tokens(prompts, groups, [(-1, -1, 0)] * len(groups))
 
 
 def supports_shared_prefix(model) -> bool:
@@ -293,14 +287,11 @@ def shared_prefix_generate_ids(
                 )
             else:  # exactly hf_generate_ids' chunk
                 out, width, real = _generate_plain(model, prompts, pad_id, device, gen_config)
-            rows = []
             for row, i in enumerate(idx):
-                seq = out.sequences[row, width:].tolist()
-                cut = next((k + 1 for k, t in enumerate(seq) if t in eos_ids), None)
-                by_index[i] = (seq[:cut], False) if cut is not None else (seq, True)
-                rows.append(seq[:cut] if cut is not None else seq)
+                by_index[i] = cut_at_eos(out.sequences[row, width:].tolist(), eos_ids)
             if carry is not None:
-                kept.append(_cached_chunk(out.past_key_values, prompts, real, rows, width))
+                completions = [by_index[i][0] for i in idx]
+                kept.append(_cached_chunk(out.past_key_values, prompts, real, completions, width))
     if carry is not None:
         carry.chunks = kept
     return [by_index[i] for i in range(len(prompt_ids))]
@@ -319,19 +310,13 @@ def _cached_chunk(cache, prompts, real, completions, width) -> _CachedChunk:
 
 
 def _generate_plain(model, prompts, pad_id, device, gen_config):
-    import torch
-
-    width = max(len(p) for p in prompts)
-    input_ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
-    attention = torch.zeros((len(prompts), width), dtype=torch.long)
-    for row, ids in enumerate(prompts):
-        input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
-        attention[row, width - len(ids) :] = 1
+    input_ids, attention = left_padded(prompts, pad_id)
     out = model.generate(
         input_ids=input_ids.to(device),
         attention_mask=attention.to(device),
         generation_config=gen_config,
     )
+    width = input_ids.shape[1]
     real = [list(range(width - len(ids), width)) for ids in prompts]
     return out, width, real
 
@@ -378,14 +363,14 @@ def _generate_from_groups(model, prompts, groups, sources, carry, pad_id, device
         for r in g.rows:
             group_of[r], length_of[r] = k, g.length
     if cascade and cached > 0:
-        from rrr.generation.cascade import CascadeCache, cascade_attention, supports_cascade
+        from rrr.generation import cascade as cascade_module
 
-        cascade = supports_cascade(model)
-        if cascade:
-            cache = CascadeCache(cache, group_of)
+        cascade = cascade_module.supports_cascade(model)
     else:
         cascade = False
-    if not cascade:
+    if cascade:
+        cache = cascade_module.CascadeCache(cache, group_of)
+    else:
         cache.reorder_cache(torch.tensor(group_of, dtype=torch.long, device=device))  # one cache row per chunk row
     rest = [p[length_of[r] :] for r, p in enumerate(prompts)]
     width = max(len(t) for t in rest)
@@ -409,10 +394,7 @@ def _generate_from_groups(model, prompts, groups, sources, carry, pad_id, device
         slots.extend(range(cached + width - len(rest[r]), cached + width))
         real.append(slots)
     inputs = {"input_ids": input_ids.to(device), "attention_mask": attention.to(device), "past_key_values": cache}
-    if cascade:
-        with cascade_attention(model, cache):
-            out = model.generate(**inputs, generation_config=gen_config)
-    else:
+    with cascade_module.cascade_attention(model, cache) if cascade else contextlib.nullcontext():
         out = model.generate(**inputs, generation_config=gen_config)
     return out, cached + width, real
 

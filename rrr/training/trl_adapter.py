@@ -333,8 +333,10 @@ class TrainerGenerator:
         self.prefix_stats: dict = {}
         #: HF path: each call's KV cache, reused by the next phase of this rollout (same weights: the generator lives
         #: for one rollout, and the policy is only updated after it)
+        self.shared_prefix = bool(getattr(trainer.args, "shared_prefix_generation", False))
+        self.cascade = bool(getattr(trainer.args, "cascade_attention", False))
         self.kv_carry = None
-        if getattr(trainer.args, "shared_prefix_generation", False):
+        if self.shared_prefix:
             from rrr.generation.prefix import KVCarry
 
             self.kv_carry = KVCarry()
@@ -403,10 +405,10 @@ class TrainerGenerator:
                 params,
                 self.hf_batch_size,
                 eos_ids=set(trainer.eos_token_ids),
-                shared_prefix=bool(getattr(trainer.args, "shared_prefix_generation", False)),
+                shared_prefix=self.shared_prefix,
                 stats=self.prefix_stats,
                 carry=self.kv_carry,
-                cascade=bool(getattr(trainer.args, "cascade_attention", False)),
+                cascade=self.cascade,
             )
         return [(ids, None, trunc) for ids, trunc in outs]
 
